@@ -15,10 +15,10 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
-        .target(name: "AssayInfotable"),
+        .target(name: "AssayInfotable", linkerSettings: [.linkedLibrary("m")]),
         .target(name: "AssayStore", dependencies: ["AssayInfotable", "CSQLite", "CLibPQ"]),
         .target(name: "AssayEngine", dependencies: ["AssayInfotable", "AssayStore"]),
-        .target(name: "AssayPMML"),
+        .target(name: "AssayPMML", linkerSettings: [.linkedLibrary("m")]),
         .target(name: "AssayProviders", dependencies: ["AssayInfotable", "AssayEngine", "AssayPMML"]),
         .target(name: "AssayHTTP", dependencies: ["CMicroHTTPD"]),
         .target(
@@ -34,7 +34,7 @@ let package = Package(
 
         .testTarget(name: "AssayInfotableTests", dependencies: ["AssayInfotable"]),
         .testTarget(name: "AssayStoreTests", dependencies: ["AssayStore", "AssayInfotable"]),
-        .testTarget(name: "AssayPMMLTests", dependencies: ["AssayPMML"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AssayPMMLTests", dependencies: ["AssayPMML"], exclude: ["Fixtures"]),
         .testTarget(name: "AssayHTTPTests", dependencies: ["AssayHTTP"]),
         .testTarget(
             name: "AssayIntegrationTests",

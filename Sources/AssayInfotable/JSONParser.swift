@@ -29,11 +29,7 @@ public enum JSON {
     }
 
     public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSONValue {
-        var text = text
-        return try text.withUTF8 { (buffer) throws(JSONParseError) -> JSONValue in
-            var parser = JSONParserState(buffer: buffer, maxDepth: maxDepth)
-            return try parser.parseDocument()
-        }
+        try parse(Array(text.utf8), maxDepth: maxDepth)
     }
 }
 
@@ -88,7 +84,7 @@ struct JSONParserState {
     }
 
     mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
-        let count = literal.utf8CodeUnitsCount
+        let count = literal.utf8CodeUnitCount
         guard index + count <= buffer.count else { throw fail("unexpected end of input") }
         let start = literal.utf8Start
         for i in 0..<count where buffer[index + i] != start[i] {

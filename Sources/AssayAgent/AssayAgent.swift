@@ -1,0 +1,1 @@
+// The AssayAgent layer; see Package.swift for how the layers fit together.

@@ -1,0 +1,1 @@
+// The AssayHTTP layer; see Package.swift for how the layers fit together.

@@ -1,0 +1,1 @@
+// The AssayPMML layer; see Package.swift for how the layers fit together.

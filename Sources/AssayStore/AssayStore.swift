@@ -1,0 +1,1 @@
+// The AssayStore layer; see Package.swift for how the layers fit together.

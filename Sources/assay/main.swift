@@ -1,0 +1,3 @@
+import AssayCLI
+
+AssayCommandLine.main()
