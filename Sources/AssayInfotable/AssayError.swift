@@ -41,6 +41,27 @@ public struct AssayError: Error, Sendable, CustomStringConvertible {
         return AssayError(status: 400, code: "INVALID_INPUT", message: message, details: details)
     }
 
+    /// Result rows that do not fit a model's result shape, or break its cardinality. Used as a job's
+    /// `errorCode`; the status only matters where such an error reaches a client directly.
+    public static func resultInvalid(row: Int?, field: String?, _ message: String) -> AssayError {
+        var error = invalidInput(row: row, field: field, message)
+        error.status = 422
+        error.code = "RESULT_INVALID"
+        return error
+    }
+
+    /// A row mismatch under the given code: `INVALID_INPUT` (400), `RESULT_INVALID` (422), else 400.
+    public static func rowMismatch(code: String, row: Int?, field: String?, _ message: String) -> AssayError {
+        switch code {
+        case "INVALID_INPUT": return invalidInput(row: row, field: field, message)
+        case "RESULT_INVALID": return resultInvalid(row: row, field: field, message)
+        default:
+            var error = invalidInput(row: row, field: field, message)
+            error.code = code
+            return error
+        }
+    }
+
     public static func unauthorized(_ message: String) -> AssayError {
         AssayError(status: 401, code: "UNAUTHORIZED", message: message)
     }

@@ -1,5 +1,6 @@
 /// Serialises `JSONValue`s to compact UTF-8 JSON. Non-finite doubles, which JSON cannot carry,
-/// are written as `null`.
+/// are written as `null`; every other value reads back with `JSON.parse` as the same value
+/// (`.double(2)` is written `2.0`, so it does not come back as `.int`).
 extension JSON {
     public static func serialize(_ value: JSONValue) -> [UInt8] {
         var out: [UInt8] = []
@@ -45,10 +46,8 @@ extension JSON {
             out.append(contentsOf: "null".utf8)
             return
         }
-        if d.rounded() == d, abs(d) < 1e15 {
-            out.append(contentsOf: String(Int64(d)).utf8)
-            return
-        }
+        // Swift's description is the shortest text that reads back as the same double, and it keeps a
+        // ".0" on integral values, so a double stays a double through a write and a parse.
         out.append(contentsOf: d.description.utf8)
     }
 
