@@ -74,7 +74,8 @@ extension JobEngine {
         provider: String, clientId: String, models: [String]?, maxJobs: Int, waitSeconds: Double
     ) async throws -> [ClaimedJob] {
         _ = try await catalog.provider(provider)
-        let models = try await models ?? self.models(ofAgent: clientId, provider: provider)
+        var models = models ?? []
+        if models.isEmpty { models = try await self.models(ofAgent: clientId, provider: provider) }
         let wait = min(max(waitSeconds, 0), configuration.claimMaxWaitSeconds)
         let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
         while true {
@@ -175,18 +176,8 @@ extension JobEngine {
         }
     }
 
-    /// Accepts an infotable, `{"rows": [...]}` or a bare array of rows.
     func checkResults(_ results: JSONValue, job: JobRecord, model: ModelEntry) async throws -> Infotable {
-        let table: Infotable
-        do {
-            if case .array(let rows) = results {
-                table = try Infotable(json: .object(JSONObject([("rows", .array(rows))])))
-            } else {
-                table = try Infotable(json: results)
-            }
-        } catch let error as AssayError {
-            throw AssayError(status: 422, code: "RESULT_INVALID", message: "The results are not an infotable: \(error.message)")
-        }
+        let table = try JobEngine.resultTable(results)
         let conformed = try table.conformed(to: model.resultShape, code: "RESULT_INVALID")
         if model.cardinality != .any {
             var inputRows = 1
@@ -201,6 +192,19 @@ extension JobEngine {
             }
         }
         return conformed
+    }
+
+    /// Accepts an infotable, `{"rows": [...]}` or a bare array of rows.
+    static func resultTable(_ results: JSONValue) throws -> Infotable {
+        do {
+            if case .array(let rows) = results {
+                return try Infotable(json: .object(JSONObject([("rows", .array(rows))])))
+            }
+            return try Infotable(json: results)
+        } catch {
+            throw AssayError(
+                status: 422, code: "RESULT_INVALID", message: "The results are not an infotable: \(error.message)")
+        }
     }
 
     func logFailure(_ job: JobRecord, _ failure: JobFailure) {
