@@ -1,1 +1,1 @@
-// The AssayProviders layer; see Package.swift for how the layers fit together.
+// The providers layer: model runtimes that run inside the server.

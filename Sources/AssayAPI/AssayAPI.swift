@@ -1,1 +1,0 @@
-// The AssayAPI layer; see Package.swift for how the layers fit together.
