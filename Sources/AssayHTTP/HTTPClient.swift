@@ -92,9 +92,17 @@ public final class HTTPClient {
             responseStarted = false
             var failedOnWrite = false
             do {
-                failedOnWrite = true
-                try writeAll(body: body)
-                failedOnWrite = false
+                do {
+                    try writeAll(body: body)
+                } catch let failure as TransferFailure {
+                    // A server may answer before the upload ends (413) and close; that answer is the result.
+                    if let (early, _) = try? readResponse(method: method) {
+                        close()
+                        return early
+                    }
+                    failedOnWrite = true
+                    throw failure
+                }
                 let (response, keepAlive) = try readResponse(method: method)
                 reused = true
                 if !keepAlive {

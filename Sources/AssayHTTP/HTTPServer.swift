@@ -40,8 +40,10 @@ public final class HTTPServer: Sendable {
             let (socket, port) = try Self.listen(host: configuration.host, port: configuration.port, endpoint: endpoint)
             let core = Unmanaged.passRetained(ServerCore(configuration: configuration, handler: handler))
             var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
+            // Not MHD_USE_TURBO: it skips the shutdown() calls behind graceful closes (an early 413 must still
+            // reach a client that is busy uploading) for only ~10 % more throughput.
             if MHD_is_feature_supported(.FEATURE_EPOLL) == .YES {
-                flags |= MHD_USE_EPOLL.rawValue | MHD_USE_TURBO.rawValue
+                flags |= MHD_USE_EPOLL.rawValue
             } else {
                 flags |= MHD_USE_POLL.rawValue
             }

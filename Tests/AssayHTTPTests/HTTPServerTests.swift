@@ -170,6 +170,11 @@ struct HTTPServerTests {
             #expect(String(decoding: declared.body, as: UTF8.self) == "{\"limit\":1024}")
             #expect(declared.header("content-type") == "application/json")
 
+            // Far over the limit: the server answers before the upload ends and the client still reads it.
+            let huge = try client.send(method: "POST", path: "/echo", body: [UInt8](repeating: 1, count: 8 << 20))
+            #expect(huge.status == 413)
+            #expect(String(decoding: huge.body, as: UTF8.self) == "{\"limit\":1024}")
+
             // Chunked: no length up front, so the limit is found while reading.
             let raw = try RawConnection(port: server.port)
             let chunk = String(repeating: "z", count: 512)
