@@ -36,6 +36,7 @@ let package = Package(
         .testTarget(name: "AssayStoreTests", dependencies: ["AssayStore", "AssayInfotable"]),
         .testTarget(name: "AssayPMMLTests", dependencies: ["AssayPMML"], exclude: ["Fixtures"]),
         .testTarget(name: "AssayHTTPTests", dependencies: ["AssayHTTP"]),
+        .testTarget(name: "AssayAgentTests", dependencies: ["AssayAgent", "AssayInfotable"]),
         .testTarget(
             name: "AssayIntegrationTests",
             dependencies: ["AssayInfotable", "AssayHTTP", "AssayAgent"]
