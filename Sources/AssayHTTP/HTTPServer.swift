@@ -41,6 +41,8 @@ public final class HTTPServer: Sendable {
         running.withLock { $0?.core.takeUnretainedValue().openRequests.load(ordering: .relaxed) } ?? 0
     }
 
+    /// Binds and starts serving; throws HTTPError when the address cannot be used. Starting a running server does
+    /// nothing.
     public func start() throws {
         try running.withLock { running in
             guard running == nil else { return }
@@ -74,6 +76,8 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    /// Answers parked requests with 503, closes every connection and the listening socket; returns when no server
+    /// thread runs any more. Stopping a stopped server does nothing.
     public func stop() {
         guard let stopping = running.withLock({ running -> Running? in
             defer { running = nil }
