@@ -1,6 +1,9 @@
 // An HTTP/1.1 server on libmicrohttpd: a pool of internal threads (epoll where available) serving keep-alive
 // connections, with requests parked by their handler suspended rather than holding a thread.
 //
+// Known limit (libmicrohttpd 0.9.75, epoll): when a client's last body bytes and its FIN arrive together, the
+// daemon may not notice the close; such a connection is reclaimed by connectionTimeoutSeconds, not at once.
+//
 // The listening socket is bound here rather than by libmicrohttpd so that a failure names its cause ("address in
 // use"). IPv4 only. start() and stop() may be called from any thread; a stopped server can be started again.
 // stop() answers every parked request with 503 first, because libmicrohttpd must not be stopped with suspended
@@ -33,6 +36,13 @@ public final class HTTPServer: Sendable {
     /// The bound port: the configured one, or the one the system chose for port 0. 0 before start().
     public var port: UInt16 { boundPort.load(ordering: .acquiring) }
 
+    /// Requests received (at least their head) and not yet completed; 0 when stopped.
+    var openRequests: Int {
+        running.withLock { $0?.core.takeUnretainedValue().openRequests.load(ordering: .relaxed) } ?? 0
+    }
+
+    /// Binds and starts serving; throws HTTPError when the address cannot be used. Starting a running server does
+    /// nothing.
     public func start() throws {
         try running.withLock { running in
             guard running == nil else { return }
@@ -66,6 +76,8 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    /// Answers parked requests with 503, closes every connection and the listening socket; returns when no server
+    /// thread runs any more. Stopping a stopped server does nothing.
     public func stop() {
         guard let stopping = running.withLock({ running -> Running? in
             defer { running = nil }

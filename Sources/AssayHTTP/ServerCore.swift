@@ -15,6 +15,8 @@ final class ServerCore: Sendable {
     let maxBodyBytes: Int
     let payloadTooLarge: @Sendable (Int) -> HTTPResponse
     private let registry = Mutex(Registry())
+    /// Requests between their first callback and their completion callback; tests use it to prove nothing leaks.
+    let openRequests = Atomic<Int>(0)
 
     private struct Registry {
         var stopping = false
@@ -132,6 +134,7 @@ func mhdAccessHandler(
         // First call: headers only. A declared length over the limit is refused before reading any of it.
         let state = RequestState()
         conCls.pointee = Unmanaged.passRetained(state).toOpaque()
+        core.openRequests.add(1, ordering: .relaxed)
         if let declared = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length"),
             let length = parseDecimal(declared)
         {
@@ -194,8 +197,10 @@ func mhdRequestCompleted(
     guard let cls, let conCls, let stateRaw = conCls.pointee else { return }
     conCls.pointee = nil
     let state = Unmanaged<RequestState>.fromOpaque(stateRaw).takeRetainedValue()
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    core.openRequests.subtract(1, ordering: .relaxed)
     if let responder = state.responder {
-        Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue().completed(responder)
+        core.completed(responder)
     }
 }
 
