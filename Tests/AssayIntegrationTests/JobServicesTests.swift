@@ -139,7 +139,7 @@ import Testing
             "ClaimJobs", ["providerName": "calc", "clientId": "manual", "maxJobs": 1, "waitSeconds": 5])
         let claimed = try #require(claim.json["jobs"]?.arrayValue?.first)
         let oldToken = try #require(claimed["token"]?.int64Value)
-        #expect(claimed["input"]?["rows"]?[0]?["x"] == 1 || claimed["input"]?["rows"]?.arrayValue?.first?["x"]?.doubleValue == 1)
+        #expect(claimed["input"]?["rows"]?.arrayValue?.first?["x"]?.doubleValue == 1)
         #expect(try client.status("calc", jobId) == "INPROCESS")
 
         let retry = try client.job("RetryJob", ["providerName": "calc", "jobId": .string(jobId)])
@@ -169,7 +169,7 @@ import Testing
             "ReportJobs",
             ["providerName": "calc", "clientId": "manual",
              "completions": [["jobId": .string(jobId), "token": .int(newToken), "results": [["y": 2]]]]])
-        #expect(done.json["outcomes"]?[0]?["accepted"] == true || done.json["outcomes"]?.arrayValue?.first?["accepted"] == true)
+        #expect(done.json["outcomes"]?.arrayValue?.first?["accepted"] == true)
         #expect(try client.status("calc", jobId) == "COMPLETED")
         let errors = try client.job("GetJobErrors", ["providerName": "calc", "jobId": .string(jobId)])
         #expect(errors.rows.first?["errorCode"] == "ABANDONED")
