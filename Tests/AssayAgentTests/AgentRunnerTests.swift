@@ -200,6 +200,24 @@ import Testing
         #expect(server.connects == 0)
     }
 
+    @Test func waitsForAnUnreachableServerUntilStopped() {
+        let server = FakeAgentServer()
+        server.down = true
+        let runner = AgentRunner(
+            connection: server.connection(), handler: Handler { _, _ in .completed(["rows": []]) },
+            configuration: .init(models: ["m"], concurrency: 1), log: Self.quiet)
+        let returned = CancellationFlag()
+        AgentThread.start(name: "runner") {
+            try? runner.run()
+            returned.cancel()
+        }
+        AgentThread.sleep(seconds: 0.3)
+        #expect(!returned.isCancelled)
+        runner.stop()
+        #expect(server.wait { returned.isCancelled })
+        #expect(server.connects == 0)
+    }
+
     @Test func errorBodiesBecomeAssayErrors() {
         let e = AgentConnection.decodeError(
             AgentTransportReply(
