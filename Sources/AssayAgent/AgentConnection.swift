@@ -222,33 +222,28 @@ public final class AgentConnection: @unchecked Sendable {
         }
     }
 
-    /// Sends on a pooled transport. A pooled connection may have been closed by the server while idle;
-    /// such a failure is retried once on a fresh connection before the server counts as unreachable.
+    /// Sends on a pooled transport, or a new one when all are busy. A transport that failed is closed
+    /// and dropped; the transport itself retries a stale kept-alive connection where that is safe.
     private func exchange(
         method: String, path: String, headers: [(name: String, value: String)], body: [UInt8], what: String
     ) throws(AssayError) -> AgentTransportReply {
-        var pooled = lock.withLock { idle.popLast() }
-        while true {
-            let transport: AgentTransport
-            let reused = pooled != nil
-            if let pooled {
-                transport = pooled
-            } else {
-                do {
-                    transport = try makeTransport()
-                } catch {
-                    throw unreachable(what, error)
-                }
-            }
-            pooled = nil
+        let transport: AgentTransport
+        if let pooled = lock.withLock({ idle.popLast() }) {
+            transport = pooled
+        } else {
             do {
-                let reply = try transport.exchange(method: method, path: path, headers: headers, body: body)
-                lock.withLock { idle.append(transport) }
-                return reply
+                transport = try makeTransport()
             } catch {
-                transport.close()
-                if !reused { throw unreachable(what, error) }
+                throw unreachable(what, error)
             }
+        }
+        do {
+            let reply = try transport.exchange(method: method, path: path, headers: headers, body: body)
+            lock.withLock { idle.append(transport) }
+            return reply
+        } catch {
+            transport.close()
+            throw unreachable(what, error)
         }
     }
 
