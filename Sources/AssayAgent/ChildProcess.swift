@@ -110,7 +110,9 @@ struct ChildProcess {
     private static let addchdir: AddChdir? = dlsym(
         UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np"
     ).map { unsafeBitCast($0, to: AddChdir.self) }
-    fileprivate static let pipe2: Pipe2? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2").map { unsafeBitCast($0, to: Pipe2.self) }
+    fileprivate static let pipe2: Pipe2? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2").map {
+        unsafeBitCast($0, to: Pipe2.self)
+    }
     /// Serializes pipe creation with spawning where pipe2 is missing, so that no child inherits a
     /// descriptor between pipe() and fcntl().
     fileprivate static let pipeLock = AgentLock()

@@ -109,7 +109,9 @@ public final class CommandJobHandler: JobHandler {
                 details: stderr, retryable: true)
         case .signalled(let signal):
             return .failed(
-                errorCode: "MODEL_FAILED", message: "The command was killed by signal \(signal) (\(Self.signalName(signal))).",
+                errorCode: "MODEL_FAILED",
+                message: "The command was killed by signal \(signal)"
+                    + (Self.signalName(signal).map { " (\($0))." } ?? "."),
                 details: stderr, retryable: false)
         case .exited(75):
             return .failed(
@@ -141,7 +143,8 @@ public final class CommandJobHandler: JobHandler {
 
     private func agentError(_ what: String, _ problem: String) -> JobOutcome {
         .failed(
-            errorCode: "AGENT_ERROR", message: "The agent could not \(what): \(problem).", details: nil, retryable: true)
+            errorCode: "AGENT_ERROR", message: "The agent could not \(what): \(problem).", details: nil,
+            retryable: true)
     }
 
     // MARK: Results
@@ -158,7 +161,8 @@ public final class CommandJobHandler: JobHandler {
         let isSpace: (UInt8) -> Bool = { $0 == 32 || $0 == 9 || $0 == 10 || $0 == 13 }
         guard stdout.contains(where: { !isSpace($0) }) else {
             return .failure(
-                ResultProblem(message: "The command exited with status 0 but wrote nothing to standard output; \(expected)."))
+                ResultProblem(
+                    message: "The command exited with status 0 but wrote nothing to standard output; \(expected)."))
         }
         let value: JSONValue
         do {
@@ -175,14 +179,17 @@ public final class CommandJobHandler: JobHandler {
             rows = array
         case .object(let object):
             guard let r = object["rows"] else {
-                return .failure(ResultProblem(message: "Standard output is a JSON object without \"rows\"; \(expected)."))
+                return .failure(
+                    ResultProblem(message: "Standard output is a JSON object without \"rows\"; \(expected)."))
             }
             guard let array = r.arrayValue else {
-                return .failure(ResultProblem(message: "\"rows\" in standard output is \(r.typeName), not an array; \(expected)."))
+                return .failure(
+                    ResultProblem(message: "\"rows\" in standard output is \(r.typeName), not an array; \(expected)."))
             }
             rows = array
         default:
-            return .failure(ResultProblem(message: "Standard output is \(value.typeName), not a result table; \(expected)."))
+            return .failure(
+                ResultProblem(message: "Standard output is \(value.typeName), not a result table; \(expected)."))
         }
         if let index = rows.firstIndex(where: { $0.objectValue == nil }) {
             return .failure(
@@ -246,7 +253,7 @@ public final class CommandJobHandler: JobHandler {
         return (truncated ? "…" : "") + String(decoding: slice, as: UTF8.self)
     }
 
-    static func signalName(_ signal: Int32) -> String {
+    static func signalName(_ signal: Int32) -> String? {
         switch signal {
         case SIGKILL: return "SIGKILL"
         case SIGTERM: return "SIGTERM"
@@ -258,7 +265,7 @@ public final class CommandJobHandler: JobHandler {
         case SIGILL: return "SIGILL"
         case SIGPIPE: return "SIGPIPE"
         case SIGHUP: return "SIGHUP"
-        default: return "signal \(signal)"
+        default: return nil
         }
     }
 }

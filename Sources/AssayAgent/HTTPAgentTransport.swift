@@ -8,7 +8,8 @@ extension HTTPClient: AgentTransport {
         throws -> AgentTransportReply
     {
         let response = try send(method: method, path: path, headers: headers, body: body)
-        return AgentTransportReply(status: response.status, retryAfter: response.header("Retry-After"), body: response.body)
+        return AgentTransportReply(
+            status: response.status, retryAfter: response.header("Retry-After"), body: response.body)
     }
 }
 

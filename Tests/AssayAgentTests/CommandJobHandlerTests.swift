@@ -151,7 +151,9 @@ import Testing
     }
 
     @Test func sessionFolderIsKeptAcrossJobs() throws {
-        let h = try handler(["m": #"echo "$ASSAY_SESSION_ID" >> "$ASSAY_SESSION_DIR/log"; n=$(wc -l < "$ASSAY_SESSION_DIR/log"); echo "[{\"n\": $n}]""#])
+        let command = #"echo "$ASSAY_SESSION_ID" >> "$ASSAY_SESSION_DIR/log"; "#
+            + #"n=$(wc -l < "$ASSAY_SESSION_DIR/log"); echo "[{\"n\": $n}]""#
+        let h = try handler(["m": command])
         let first = h.run(job(id: "a", token: 1, session: "s/1"), cancellation: CancellationFlag())
         let second = h.run(job(id: "b", token: 2, session: "s/1"), cancellation: CancellationFlag())
         #expect(results(first) == [["n": 1]])

@@ -46,7 +46,9 @@ final class FakeAgentServer: @unchecked Sendable {
     func wait(seconds: Double = 10, until done: () -> Bool) -> Bool {
         let deadline = MonotonicClock.now() + seconds
         return lock.withLock {
-            while !done() && MonotonicClock.now() < deadline { changed.wait(until: min(deadline, MonotonicClock.now() + 0.05)) }
+            while !done() && MonotonicClock.now() < deadline {
+                changed.wait(until: min(deadline, MonotonicClock.now() + 0.05))
+            }
             return done()
         }
     }
