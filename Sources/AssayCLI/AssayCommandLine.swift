@@ -25,7 +25,7 @@ public enum AssayCommandLine {
             let code: Int32
             switch command {
             case "serve": code = try ServeCommand.run(rest)
-            case "agent": code = 2 // AGENTSTUB
+            case "agent": code = CommandAgent.run(arguments: rest)
             case "bench": code = try BenchCommand.run(rest)
             default: code = try ClientCommands.run(command, rest)
             }
