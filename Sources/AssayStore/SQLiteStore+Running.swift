@@ -63,7 +63,8 @@ extension SQLiteStore {
                 if let session = candidate.session {
                     try c.run(
                         "INSERT OR IGNORE INTO session_pins (session_id, provider, client_id) "
-                            + "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE session_id = ? AND stateful = 1)",
+                            + "SELECT ?, ?, ? WHERE EXISTS "
+                            + "(SELECT 1 FROM sessions WHERE session_id = ? AND stateful = 1)",
                         .text(session), .text(provider), .text(clientId), .text(session))
                 }
                 guard let job = try Self.loadJob(c, seq: candidate.seq) else { continue }
@@ -111,7 +112,8 @@ extension SQLiteStore {
         }
         guard found.job.status == .inProcess, found.job.leaseToken == token else {
             // The lease token names the attempt only while it runs; a later attempt has a later number.
-            let attempt = found.job.status == .inProcess || found.job.status == .waiting
+            let attempt =
+                found.job.status == .inProcess || found.job.status == .waiting
                 ? Swift.max(found.job.attempt - 1, 1) : found.job.attempt
             throw AssayError.leaseLost(jobId: jobId, attempt: attempt)
         }
@@ -289,9 +291,10 @@ extension SQLiteStore {
                     ) { $0.int64(0) }
                     guard !seqs.isEmpty else { return 0 }
                     let list = JSON.string(.array(seqs.map { .int($0) }))
-                    for table in ["job_data WHERE seq", "job_errors WHERE job_seq", "job_files WHERE job_seq",
-                        "jobs WHERE seq"]
-                    {
+                    for table in [
+                        "job_data WHERE seq", "job_errors WHERE job_seq", "job_files WHERE job_seq",
+                        "jobs WHERE seq",
+                    ] {
                         try c.run("DELETE FROM \(table) IN (SELECT value FROM json_each(?))", .text(list))
                     }
                     return seqs.count

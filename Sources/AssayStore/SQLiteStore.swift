@@ -229,7 +229,8 @@ public final class SQLiteStore: JobStore {
         try await write { context in
             let c = context.connection
             let exists = try c.row(
-                "SELECT 1 FROM models WHERE provider = ? AND name = ?", .text(provider), .text(model)) { _ in true }
+                "SELECT 1 FROM models WHERE provider = ? AND name = ?", .text(provider), .text(model)
+            ) { _ in true }
             guard exists != nil else { throw AssayError.unknownModel(provider: provider, model: model) }
             let unfinished =
                 try c.row(

@@ -1,4 +1,5 @@
 import AssayInfotable
+import Synchronization
 
 /// The single writer of an SQLite store: one connection on one thread that drains a queue of write
 /// operations and runs everything queued so far in ONE transaction, so that many concurrent
@@ -46,6 +47,8 @@ final class SQLiteWriter: @unchecked Sendable {
     private var stopWaiters: [CheckedContinuation<Void, Never>] = []
     /// Provider → when to announce it. Touched only on the writer thread.
     private var notices: [String: Millis] = [:]
+    /// Committed batches, for the benchmark's report.
+    let commits = Atomic<Int>(0)
 
     init(connection: SQLiteConnection, publish: @escaping @Sendable ([StoreEvent]) -> Void) throws {
         self.connection = connection
@@ -179,6 +182,7 @@ final class SQLiteWriter: @unchecked Sendable {
             for operation in batch { operation.finish(broken.asAssayError) }
             return
         }
+        commits.add(1, ordering: .relaxed)
         for (operation, outcome) in zip(batch, outcomes) { operation.finish(outcome) }
         for notice in newNotices where notices[notice.provider].map({ notice.due < $0 }) ?? true {
             notices[notice.provider] = notice.due
