@@ -20,6 +20,13 @@ extension SQLiteStore {
         return try await write { context in
             let c = context.connection
             guard let settings = try Self.loadProvider(c, provider) else { throw AssayError.unknownProvider(provider) }
+            // Claiming is contact: an agent that claims (even before its first heartbeat, even when
+            // nothing is runnable) is alive, so `expireClients` must not take its sessions away.
+            try c.run(
+                "INSERT INTO clients (client_id, provider, host_name, models, capacity, running_jobs, "
+                    + "last_heartbeat, health) VALUES (?, ?, '', ?, 0, 0, ?, '{}') ON CONFLICT (client_id) "
+                    + "DO UPDATE SET last_heartbeat = MAX(last_heartbeat, excluded.last_heartbeat)",
+                .text(clientId), .text(provider), .text(modelList), .int(now))
             var allowed = max
             if settings.maxConcurrentJobs > 0 {
                 let running =
@@ -40,12 +47,6 @@ extension SQLiteStore {
             ) { (seq: $0.int64(0), session: $0.optionalText(1)) }
             guard !candidates.isEmpty else { return [] }
 
-            // Claiming is contact: an agent that claims before its first heartbeat is known from now on,
-            // so that `expireClients` can tell a lost agent from one that never was.
-            try c.run(
-                "INSERT OR IGNORE INTO clients (client_id, provider, host_name, models, capacity, running_jobs, "
-                    + "last_heartbeat, health) VALUES (?, ?, '', ?, 0, 0, ?, '{}')", .text(clientId), .text(provider),
-                .text(modelList), .int(now))
             let lastToken =
                 try c.row(
                     "UPDATE counters SET value = value + ? WHERE name = 'lease_token' RETURNING value",
