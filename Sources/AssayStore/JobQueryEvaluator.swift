@@ -119,10 +119,11 @@ public enum JobQueryEvaluator {
 
     /// Whether `a` comes before `b` under `sorts` and the default tie-breakers.
     public static func precedes(_ a: JobRecord, _ b: JobRecord, by sorts: [JobSort]) -> Bool {
-        let keys = sorts + [
-            JobSort(field: .createdTime, ascending: false), JobSort(field: .jobId, ascending: false),
-            JobSort(field: .providerName, ascending: false),
-        ]
+        let keys =
+            sorts + [
+                JobSort(field: .createdTime, ascending: false), JobSort(field: .jobId, ascending: false),
+                JobSort(field: .providerName, ascending: false),
+            ]
         for key in keys {
             let order = compare(value(of: key.field, in: a), value(of: key.field, in: b))
             if order != 0 { return key.ascending ? order < 0 : order > 0 }

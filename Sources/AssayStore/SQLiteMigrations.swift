@@ -54,7 +54,8 @@ enum SQLiteMigrations {
                     client_id TEXT PRIMARY KEY, provider TEXT NOT NULL, host_name TEXT NOT NULL,
                     models TEXT NOT NULL, capacity INTEGER NOT NULL, running_jobs INTEGER NOT NULL,
                     last_heartbeat INTEGER NOT NULL, health TEXT NOT NULL);
-                CREATE TABLE sessions (session_id TEXT PRIMARY KEY, stateful INTEGER NOT NULL, updated INTEGER NOT NULL);
+                CREATE TABLE sessions (
+                    session_id TEXT PRIMARY KEY, stateful INTEGER NOT NULL, updated INTEGER NOT NULL);
                 CREATE TABLE session_pins (
                     session_id TEXT NOT NULL, provider TEXT NOT NULL, client_id TEXT NOT NULL,
                     PRIMARY KEY (session_id, provider));

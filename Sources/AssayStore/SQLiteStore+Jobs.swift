@@ -14,11 +14,15 @@ extension SQLiteStore {
     static func decodeJob(_ row: SQLiteStatement, base: Int32 = 0) -> JobRecord {
         JobRecord(
             id: row.text(base + 0), provider: row.text(base + 1), model: row.text(base + 2),
-            status: JobStatus(rawValue: row.text(base + 3)) ?? .failed, priority: row.int(base + 4), attempt: row.int(base + 5),
+            status: JobStatus(rawValue: row.text(base + 3)) ?? .failed, priority: row.int(base + 4),
+            attempt: row.int(base + 5),
             maxAttempts: row.int(base + 6), timeoutSeconds: row.double(base + 7), clientId: row.optionalText(base + 8),
-            sessionId: row.optionalText(base + 9), createdTime: row.int64(base + 10), startTime: row.optionalInt64(base + 11),
-            endTime: row.optionalInt64(base + 12), lastUpdated: row.int64(base + 13), errorCode: row.optionalText(base + 14),
-            errorMessage: row.optionalText(base + 15), extraParamsJSON: row.text(base + 16), customDataJSON: row.optionalText(base + 17),
+            sessionId: row.optionalText(base + 9), createdTime: row.int64(base + 10),
+            startTime: row.optionalInt64(base + 11),
+            endTime: row.optionalInt64(base + 12), lastUpdated: row.int64(base + 13),
+            errorCode: row.optionalText(base + 14),
+            errorMessage: row.optionalText(base + 15), extraParamsJSON: row.text(base + 16),
+            customDataJSON: row.optionalText(base + 17),
             idempotencyKey: row.optionalText(base + 18), leaseToken: row.optionalInt64(base + 19),
             leaseExpires: row.optionalInt64(base + 20), notBefore: row.optionalInt64(base + 21))
     }
@@ -126,8 +130,9 @@ extension SQLiteStore {
 
     public func job(provider: String, id: String) async throws -> JobRecord? {
         try await read { c in
-            try c.row("SELECT \(Self.jobColumns) FROM jobs WHERE provider = ? AND id = ?", .text(provider), .text(id))
-            { Self.decodeJob($0) }
+            try c.row("SELECT \(Self.jobColumns) FROM jobs WHERE provider = ? AND id = ?", .text(provider), .text(id)) {
+                Self.decodeJob($0)
+            }
         }
     }
 
@@ -178,7 +183,10 @@ extension SQLiteStore {
             try c.row(
                 "SELECT f.name, f.content_type, f.size, f.data FROM jobs j JOIN job_files f ON f.job_seq = j.seq "
                     + "WHERE j.provider = ? AND j.id = ? AND f.name = ?", .text(provider), .text(id), .text(name)
-            ) { FoundFile(info: FileInfo(name: $0.text(0), contentType: $0.text(1), size: $0.int64(2)), data: $0.blob(3)) }
+            ) {
+                FoundFile(
+                    info: FileInfo(name: $0.text(0), contentType: $0.text(1), size: $0.int64(2)), data: $0.blob(3))
+            }
         }
         return found.map { ($0.info, $0.data) }
     }

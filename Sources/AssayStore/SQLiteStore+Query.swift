@@ -13,8 +13,7 @@ extension SQLiteStore {
         var translation = SQLiteQueryTranslation()
         let residualFilter = query.filter.flatMap { translation.add($0) }
         let residualValues = translation.add(values: query.values)
-        let matcher = try JobMatcher(filter: residualFilter, values: residualValues)  // validates regexes early
-        _ = matcher
+        _ = try JobMatcher(filter: residualFilter, values: residualValues)  // refuses a bad regex before reading
         let needsMemory = residualFilter != nil || !residualValues.isEmpty
         var orderBy = query.sorts.map { "\(SQLiteQueryTranslation.column($0.field)) \($0.ascending ? "ASC" : "DESC")" }
         orderBy += ["created_time DESC", "id DESC", "provider DESC"]

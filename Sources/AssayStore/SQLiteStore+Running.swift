@@ -20,6 +20,13 @@ extension SQLiteStore {
         return try await write { context in
             let c = context.connection
             guard let settings = try Self.loadProvider(c, provider) else { throw AssayError.unknownProvider(provider) }
+            // Claiming is contact: an agent that claims (even before its first heartbeat, even when
+            // nothing is runnable) is alive, so `expireClients` must not take its sessions away.
+            try c.run(
+                "INSERT INTO clients (client_id, provider, host_name, models, capacity, running_jobs, "
+                    + "last_heartbeat, health) VALUES (?, ?, '', ?, 0, 0, ?, '{}') ON CONFLICT (client_id) "
+                    + "DO UPDATE SET last_heartbeat = MAX(last_heartbeat, excluded.last_heartbeat)",
+                .text(clientId), .text(provider), .text(modelList), .int(now))
             var allowed = max
             if settings.maxConcurrentJobs > 0 {
                 let running =
@@ -40,12 +47,6 @@ extension SQLiteStore {
             ) { (seq: $0.int64(0), session: $0.optionalText(1)) }
             guard !candidates.isEmpty else { return [] }
 
-            // Claiming is contact: an agent that claims before its first heartbeat is known from now on,
-            // so that `expireClients` can tell a lost agent from one that never was.
-            try c.run(
-                "INSERT OR IGNORE INTO clients (client_id, provider, host_name, models, capacity, running_jobs, "
-                    + "last_heartbeat, health) VALUES (?, ?, '', ?, 0, 0, ?, '{}')", .text(clientId), .text(provider),
-                .text(modelList), .int(now))
             let lastToken =
                 try c.row(
                     "UPDATE counters SET value = value + ? WHERE name = 'lease_token' RETURNING value",
@@ -63,7 +64,8 @@ extension SQLiteStore {
                 if let session = candidate.session {
                     try c.run(
                         "INSERT OR IGNORE INTO session_pins (session_id, provider, client_id) "
-                            + "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE session_id = ? AND stateful = 1)",
+                            + "SELECT ?, ?, ? WHERE EXISTS "
+                            + "(SELECT 1 FROM sessions WHERE session_id = ? AND stateful = 1)",
                         .text(session), .text(provider), .text(clientId), .text(session))
                 }
                 guard let job = try Self.loadJob(c, seq: candidate.seq) else { continue }
@@ -111,7 +113,8 @@ extension SQLiteStore {
         }
         guard found.job.status == .inProcess, found.job.leaseToken == token else {
             // The lease token names the attempt only while it runs; a later attempt has a later number.
-            let attempt = found.job.status == .inProcess || found.job.status == .waiting
+            let attempt =
+                found.job.status == .inProcess || found.job.status == .waiting
                 ? Swift.max(found.job.attempt - 1, 1) : found.job.attempt
             throw AssayError.leaseLost(jobId: jobId, attempt: attempt)
         }
@@ -289,9 +292,10 @@ extension SQLiteStore {
                     ) { $0.int64(0) }
                     guard !seqs.isEmpty else { return 0 }
                     let list = JSON.string(.array(seqs.map { .int($0) }))
-                    for table in ["job_data WHERE seq", "job_errors WHERE job_seq", "job_files WHERE job_seq",
-                        "jobs WHERE seq"]
-                    {
+                    for table in [
+                        "job_data WHERE seq", "job_errors WHERE job_seq", "job_files WHERE job_seq",
+                        "jobs WHERE seq",
+                    ] {
                         try c.run("DELETE FROM \(table) IN (SELECT value FROM json_each(?))", .text(list))
                     }
                     return seqs.count

@@ -10,7 +10,10 @@ import Synchronization
 /// The embedded store: one SQLite file (WAL mode) serving one Assay server.
 ///
 /// Writes go through `SQLiteWriter` (one connection, one thread, group commit with
-/// `synchronous=FULL`, so a returned write is on disk); reads through `SQLiteReaderPool`. Every job
+/// `synchronous=FULL`, so a returned write is on disk); reads through `SQLiteReaderPool`; WAL
+/// checkpoints run on `SQLiteCheckpointer`'s thread, off the commit path. Referential rules
+/// (a model needs its provider, a job its model) are checked in the write operations, which name
+/// the missing object, rather than by SQLite foreign keys. Every job
 /// state transition of `JobStore` is one write operation, so it is atomic and serialised with all
 /// others: claims cannot hand a job out twice and a stale fencing token can never complete a job.
 /// Results, result files and model files are BLOBs in the same file, so a backup of the file (with
@@ -23,6 +26,7 @@ import Synchronization
 public final class SQLiteStore: JobStore {
     let writer: SQLiteWriter
     let readers: SQLiteReaderPool
+    let checkpointer: SQLiteCheckpointer
     public let path: String
     private let subscribers = Subscribers()
     private let closed = Atomic<Bool>(false)
@@ -52,7 +56,11 @@ public final class SQLiteStore: JobStore {
                 try connection.execute("PRAGMA busy_timeout = 10000; PRAGMA query_only = 1")
                 readConnections.append(connection)
             }
-            writer = try SQLiteWriter(connection: writeConnection, publish: subscribers.publish)
+            let checkpointConnection = try SQLiteConnection(path: path)
+            try checkpointConnection.execute("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000")
+            checkpointer = try SQLiteCheckpointer(connection: checkpointConnection)
+            writer = try SQLiteWriter(
+                connection: writeConnection, checkpointer: checkpointer, publish: subscribers.publish)
             readers = try SQLiteReaderPool(connections: readConnections)
         } catch {
             throw error.asAssayError
@@ -101,6 +109,7 @@ public final class SQLiteStore: JobStore {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await writer.stop()
         await readers.stop()
+        await checkpointer.stop()
     }
 
     // MARK: - Providers
@@ -229,7 +238,8 @@ public final class SQLiteStore: JobStore {
         try await write { context in
             let c = context.connection
             let exists = try c.row(
-                "SELECT 1 FROM models WHERE provider = ? AND name = ?", .text(provider), .text(model)) { _ in true }
+                "SELECT 1 FROM models WHERE provider = ? AND name = ?", .text(provider), .text(model)
+            ) { _ in true }
             guard exists != nil else { throw AssayError.unknownModel(provider: provider, model: model) }
             let unfinished =
                 try c.row(

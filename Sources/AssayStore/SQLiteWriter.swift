@@ -1,4 +1,6 @@
 import AssayInfotable
+import CSQLite
+import Synchronization
 
 /// The single writer of an SQLite store: one connection on one thread that drains a queue of write
 /// operations and runs everything queued so far in ONE transaction, so that many concurrent
@@ -37,7 +39,17 @@ final class SQLiteWriter: @unchecked Sendable {
     /// one of them waits for a batch's commit bounded.
     private static let maxBatch = 1024
 
+    /// Beyond this many WAL pages (about 64 MB) the writer checkpoints itself, blocking, because the
+    /// checkpointer's passive checkpoints cannot reset a WAL that is never idle.
+    static let walFrameLimit: Int32 = 16384
+    /// How much WAL growth (about 4 MB) asks the checkpointer for a passive checkpoint.
+    static let signalFrames: Int32 = 1000
+
     private let connection: SQLiteConnection
+    private let checkpointer: SQLiteCheckpointer
+    /// Pages in the WAL after the last commit, written by SQLite's WAL hook on the writer thread.
+    private let walFrames = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private var framesAtLastRequest: Int32 = 0
     private let publish: @Sendable ([StoreEvent]) -> Void
     private let condition = ThreadCondition()
     private var queue: [Operation] = []
@@ -46,10 +58,24 @@ final class SQLiteWriter: @unchecked Sendable {
     private var stopWaiters: [CheckedContinuation<Void, Never>] = []
     /// Provider → when to announce it. Touched only on the writer thread.
     private var notices: [String: Millis] = [:]
+    /// Committed batches, for the benchmark's report.
+    let commits = Atomic<Int>(0)
 
-    init(connection: SQLiteConnection, publish: @escaping @Sendable ([StoreEvent]) -> Void) throws {
+    init(
+        connection: SQLiteConnection, checkpointer: SQLiteCheckpointer,
+        publish: @escaping @Sendable ([StoreEvent]) -> Void
+    ) throws {
         self.connection = connection
+        self.checkpointer = checkpointer
         self.publish = publish
+        walFrames.initialize(to: 0)
+        try connection.execute("PRAGMA wal_autocheckpoint = 0")
+        sqlite3_wal_hook(
+            connection.handle,
+            { context, _, _, frames in
+                context?.assumingMemoryBound(to: Int32.self).pointee = frames
+                return SQLITE_OK
+            }, walFrames)
         try loadNotices()
         try ThreadCondition.spawn { [self] in loop() }
     }
@@ -117,6 +143,7 @@ final class SQLiteWriter: @unchecked Sendable {
             if finished { break }
         }
         connection.close()
+        walFrames.deallocate()
         condition.lock()
         stopped = true
         let waiters = stopWaiters
@@ -179,11 +206,25 @@ final class SQLiteWriter: @unchecked Sendable {
             for operation in batch { operation.finish(broken.asAssayError) }
             return
         }
+        commits.add(1, ordering: .relaxed)
+        checkpointIfNeeded()
         for (operation, outcome) in zip(batch, outcomes) { operation.finish(outcome) }
         for notice in newNotices where notices[notice.provider].map({ notice.due < $0 }) ?? true {
             notices[notice.provider] = notice.due
         }
         if !events.isEmpty { publish(events) }
+    }
+
+    private func checkpointIfNeeded() {
+        let frames = walFrames.pointee
+        if frames < framesAtLastRequest { framesAtLastRequest = 0 }  // the WAL was reset
+        if frames >= Self.walFrameLimit {
+            _ = try? connection.execute("PRAGMA wal_checkpoint(RESTART)")
+            framesAtLastRequest = 0
+        } else if frames - framesAtLastRequest >= Self.signalFrames {
+            framesAtLastRequest = frames
+            checkpointer.request()
+        }
     }
 
     private func announceDueNotices() {

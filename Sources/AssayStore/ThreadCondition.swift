@@ -1,9 +1,10 @@
+import AssayInfotable
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import AssayInfotable
 
 /// A POSIX mutex with its condition variable, and a way to start a detached thread: the store's
 /// SQLite connections each live on a thread of their own, and this is all those threads need.

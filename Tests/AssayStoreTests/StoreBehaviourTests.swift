@@ -172,7 +172,8 @@ import Testing
                 newJob("new-low", priority: 0, created: t0 + 20),
                 newJob("elsewhere", model: "other", priority: 9, created: t0),
             ])
-            let first = try await s.claim(provider: "p", clientId: "a", models: ["m"], max: 3, leaseSeconds: 30, now: t0)
+            let first = try await s.claim(
+                provider: "p", clientId: "a", models: ["m"], max: 3, leaseSeconds: 30, now: t0)
             #expect(first.map(\.job.id) == ["old-high", "new-high", "old-low"])
             let rest = try await s.claim(provider: "p", clientId: "a", models: ["m"], max: 3, leaseSeconds: 30, now: t0)
             #expect(rest.map(\.job.id) == ["new-low"])
@@ -182,8 +183,9 @@ import Testing
             #expect(job.status == .inProcess && job.clientId == "a" && job.startTime == t0)
             #expect(job.leaseExpires == t0 + 30_000 && job.leaseToken == first[0].token && job.attempt == 1)
             #expect(first[0].input == Array("in-old-high".utf8))
-            #expect(try await s.claim(provider: "p", clientId: "a", models: ["m"], max: 3, leaseSeconds: 30, now: t0)
-                .isEmpty)
+            #expect(
+                try await s.claim(provider: "p", clientId: "a", models: ["m"], max: 3, leaseSeconds: 30, now: t0)
+                    .isEmpty)
             await expectError("UNKNOWN_PROVIDER", "\(f.name)") {
                 _ = try await s.claim(provider: "z", clientId: "a", models: ["m"], max: 1, leaseSeconds: 30, now: t0)
             }
@@ -197,8 +199,9 @@ import Testing
             _ = try await s.submit((0..<5).map { newJob("j\($0)", created: t0 + Millis($0)) })
             let a = try await s.claim(provider: "p", clientId: "a", models: ["m"], max: 5, leaseSeconds: 30, now: t0)
             #expect(a.count == 2)
-            #expect(try await s.claim(provider: "p", clientId: "b", models: ["m"], max: 5, leaseSeconds: 30, now: t0)
-                .isEmpty)
+            #expect(
+                try await s.claim(provider: "p", clientId: "b", models: ["m"], max: 5, leaseSeconds: 30, now: t0)
+                    .isEmpty)
             _ = try await s.complete(provider: "p", jobId: a[0].job.id, token: a[0].token, results: [], now: t0)
             let b = try await s.claim(provider: "p", clientId: "b", models: ["m"], max: 5, leaseSeconds: 30, now: t0)
             #expect(b.map(\.job.id) == ["j2"])
@@ -215,8 +218,10 @@ import Testing
             let waiting = try await s.fail(provider: "p", jobId: "j", token: c1[0].token, failure: failure, now: t0)
             let notBefore = try #require(waiting.notBefore)
             #expect(notBefore >= t0 + 500 && notBefore <= t0 + 1000, "first retry waits 0.5 to 1 s")
-            #expect(try await s.claim(
-                provider: "p", clientId: "a", models: ["m"], max: 1, leaseSeconds: 30, now: notBefore - 1).isEmpty)
+            #expect(
+                try await s.claim(
+                    provider: "p", clientId: "a", models: ["m"], max: 1, leaseSeconds: 30, now: notBefore - 1
+                ).isEmpty)
             let c2 = try await s.claim(
                 provider: "p", clientId: "a", models: ["m"], max: 1, leaseSeconds: 30, now: notBefore)
             #expect(c2.map(\.job.attempt) == [2])
@@ -316,7 +321,8 @@ import Testing
             let final = try await s.fail(provider: "p", jobId: "j", token: c2[0].token, failure: flaky, now: now)
             #expect(final.status == .failed && final.attempt == 2 && final.endTime == now)
             let errors = try await s.jobErrors(provider: "p", id: "j")
-            #expect(errors.map(\.attempt) == [1, 2] && errors.allSatisfy { $0.errorCode == "FLAKY" && $0.details == "d" })
+            #expect(
+                errors.map(\.attempt) == [1, 2] && errors.allSatisfy { $0.errorCode == "FLAKY" && $0.details == "d" })
             #expect(errors.first?.jobId == "j" && errors.first?.timestamp == t0)
 
             let c3 = try await s.claim(provider: "p", clientId: "A", models: ["m"], max: 1, leaseSeconds: 30, now: now)
@@ -330,10 +336,13 @@ import Testing
         try await forEachStore { f in
             let s = f.store
             try await makeProvider(s)
-            _ = try await s.submit([newJob("f", created: t0), newJob("r", created: t0 + 1), newJob("w", created: t0 + 2)])
+            _ = try await s.submit([
+                newJob("f", created: t0), newJob("r", created: t0 + 1), newJob("w", created: t0 + 2),
+            ])
             let c = try await s.claim(provider: "p", clientId: "A", models: ["m"], max: 2, leaseSeconds: 30, now: t0)
             _ = try await s.fail(
-                provider: "p", jobId: "f", token: c[0].token, failure: JobFailure(errorCode: "E", message: "e"), now: t0)
+                provider: "p", jobId: "f", token: c[0].token, failure: JobFailure(errorCode: "E", message: "e"), now: t0
+            )
             let f2 = try await s.retry(provider: "p", jobId: "f", now: t0 + 1)
             #expect(f2.status == .waiting && f2.attempt == 2 && f2.notBefore == nil && f2.endTime == nil)
             let r2 = try await s.retry(provider: "p", jobId: "r", now: t0 + 1)
@@ -346,7 +355,8 @@ import Testing
                 _ = try await s.retry(provider: "p", jobId: "w", now: t0)
             }
             await expectError("UNKNOWN_JOB", "\(f.name)") { _ = try await s.retry(provider: "p", jobId: "x", now: t0) }
-            let again = try await s.claim(provider: "p", clientId: "B", models: ["m"], max: 5, leaseSeconds: 30, now: t0)
+            let again = try await s.claim(
+                provider: "p", clientId: "B", models: ["m"], max: 5, leaseSeconds: 30, now: t0)
             #expect(Set(again.map(\.job.id)) == ["f", "r", "w"], "retried jobs are runnable at once")
             let done = again.first { $0.job.id == "w" }!
             _ = try await s.complete(provider: "p", jobId: "w", token: done.token, results: [], now: t0)
@@ -369,11 +379,13 @@ import Testing
                 _ = try await s.complete(provider: "p", jobId: "j", token: c1[0].token, results: [], now: t0)
             }
             let later = t0 + 10_000_000
-            let c2 = try await s.claim(provider: "p", clientId: "B", models: ["m"], max: 1, leaseSeconds: 10, now: later)
+            let c2 = try await s.claim(
+                provider: "p", clientId: "B", models: ["m"], max: 1, leaseSeconds: 10, now: later)
             #expect(c2.first?.job.attempt == 2)
             let last = try await s.rescueExpiredLeases(now: later + 20_000)
             #expect(last.first?.status == .failed && last.first?.errorCode == "LEASE_EXPIRED")
-            #expect(try await s.jobErrors(provider: "p", id: "j").map(\.errorCode) == ["LEASE_EXPIRED", "LEASE_EXPIRED"])
+            #expect(
+                try await s.jobErrors(provider: "p", id: "j").map(\.errorCode) == ["LEASE_EXPIRED", "LEASE_EXPIRED"])
         }
     }
 
@@ -429,7 +441,8 @@ import Testing
             _ = try await s.submit([newJob("j")])
             let c1 = try await s.claim(provider: "p", clientId: "A", models: ["m"], max: 1, leaseSeconds: 30, now: t0)
             let info = FileInfo(name: "out.csv", contentType: "text/csv", size: 3)
-            try await s.putResultFile(provider: "p", jobId: "j", token: c1[0].token, file: info, data: [1, 2, 3], now: t0)
+            try await s.putResultFile(
+                provider: "p", jobId: "j", token: c1[0].token, file: info, data: [1, 2, 3], now: t0)
             try await s.putResultFile(
                 provider: "p", jobId: "j", token: c1[0].token,
                 file: FileInfo(name: "a.txt", contentType: "text/plain", size: 0), data: [], now: t0)

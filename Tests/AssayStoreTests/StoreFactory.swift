@@ -60,7 +60,8 @@ func makeProvider(
 ) async throws {
     try await store.createProvider(
         ProviderRecord(
-            name: name, maxAttempts: maxAttempts, maxConcurrentJobs: maxConcurrentJobs, createdTime: t0)
+            name: name, maxAttempts: maxAttempts, maxConcurrentJobs: maxConcurrentJobs, createdTime: t0
+        )
         .with { $0.purgeJobsAgeHours = purgeHours })
     for model in models {
         try await store.createModel(
