@@ -1,17 +1,5 @@
 // Model kinds not compiled yet: refused at load with the element's name, never scored wrongly.
 
-final class GeneralRegressionNode: ModelNode {
-    static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode {
-        if context.element.attribute("modelType") == "CoxRegression" {
-            throw PMMLError("unsupported GeneralRegressionModel modelType 'CoxRegression'",
-                            element: "GeneralRegressionModel")
-        }
-        throw .unsupported(context.element.name)
-    }
-}
-final class NeuralNetworkNode: ModelNode {
-    static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode { throw .unsupported(context.element.name) }
-}
 final class SupportVectorMachineNode: ModelNode {
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode { throw .unsupported(context.element.name) }
 }

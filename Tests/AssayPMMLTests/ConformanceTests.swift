@@ -23,8 +23,16 @@ let expectedRefusals: [String: (element: String, phrase: String)] = [
 
 /// Model name prefixes whose model kinds are not implemented yet (empty when the runtime is complete).
 let pendingModels: [String] = [
-    "GeneralRegression", "HierarchicalClustering", "KMeans", "KernlabSVM", "LibSVM", "NaiveBayes", "NeuralNetwork",
+    "HierarchicalClustering", "KMeans", "KernlabSVM", "LibSVM", "NaiveBayes", 
     "RuleSet",
+]
+
+/// Rattle expectations that were computed by R's nnet rather than by a PMML evaluator: nnet's logistic
+/// function returns exactly 0 or 1 beyond |15|, which shifts outputs by up to ~1e-6. (Clamping the same
+/// way reproduces them exactly; PMML's logistic does not clamp, and the RapidMiner network, whose
+/// expectations do come from JPMML, only matches without the clamp.) Compared to 1e-6 (relative or absolute).
+let rNnetExpectations: Set<String> = [
+    "rattle/NeuralNetworkAudit", "rattle/NeuralNetworkAuto", "rattle/NeuralNetworkIris",
 ]
 
 struct ConformanceCase: CustomStringConvertible, Sendable {
@@ -45,9 +53,8 @@ struct ConformanceCase: CustomStringConvertible, Sendable {
 
     /// The data set a model scores: the suffix of its name that names an input CSV.
     func inputName() -> String? {
-        let directory = Fixtures.conformance.appendingPathComponent(suite).appendingPathComponent("csv")
-        let candidates = Fixtures.files(directory, suffix: ".csv").map { String($0.dropLast(4)) }
-        return candidates.filter { model.hasSuffix($0) && $0 != model }.max(by: { $0.count < $1.count })
+        let dataSets = ["Iris", "Audit", "Auto", "Lung", "Shopping", "Versicolor"]
+        return dataSets.first { model.hasSuffix($0) }
     }
 }
 
@@ -76,7 +83,9 @@ func conformanceModel(_ testCase: ConformanceCase) throws {
     let inputName = try #require(testCase.inputName(), "no input CSV for \(testCase)")
     let input = try CSVTable(base.appendingPathComponent("csv/\(inputName).csv"))
     let expected = try CSVTable(base.appendingPathComponent("csv/\(testCase.model).csv"))
-    let failures = Matching.compare(model: model, input: input, expected: expected)
+    let loose = rNnetExpectations.contains(testCase.description)
+    let failures = Matching.compare(model: model, input: input, expected: expected, tolerance: loose ? 1e-6 : 1e-9,
+                                    absolute: loose ? 1e-6 : 0)
     #expect(failures.isEmpty, Comment(rawValue: "\(testCase):\n" + failures.joined(separator: "\n")))
 }
 
@@ -100,7 +109,7 @@ func dmgExample(_ file: String) throws {
 
 /// Supported model elements not implemented yet (empty when the runtime is complete).
 let pendingElements: Set<String> = [
-    "GeneralRegressionModel", "ClusteringModel", "SupportVectorMachineModel", "NaiveBayesModel", "NeuralNetwork",
+    "ClusteringModel", "SupportVectorMachineModel", "NaiveBayesModel", 
     "RuleSetModel", "Scorecard", "NearestNeighborModel",
 ]
 
@@ -110,4 +119,6 @@ let dmgRefusalsAllowed: [String: String] = [
     "dmg_general_cox_strata.xml": "GeneralRegressionModel",
     // Asks for the `residual` output feature, which is outside the runtime's Output coverage.
     "sas_3.1_iris_tree.xml": "OutputField",
+    // Contrast matrices on GeneralRegressionModel factors are not implemented.
+    "dmg_general_multinomial_contrast_matrix.xml": "GeneralRegressionModel",
 ]
