@@ -73,6 +73,8 @@ final class Compiler {
     var functions: [String: XMLElement] = [:]
     var root: Scope!
     var activeInputs: [String] = []
+    /// Targets of the enclosing models: a segment whose MiningSchema names no target predicts its parent's.
+    var targetStack: [String] = []
 
     static let modelElements: Set<String> = [
         "TreeModel", "RegressionModel", "GeneralRegressionModel", "MiningModel", "NeuralNetwork",
@@ -245,6 +247,9 @@ final class Compiler {
                 throw .unsupported("MiningField", attribute: "usageType", value: usage)
             }
         }
+        if targetName == nil, let inherited = targetStack.last, !inherited.isEmpty { targetName = inherited }
+        if let targetName { targetStack.append(targetName) }
+        defer { if targetName != nil { targetStack.removeLast() } }
         if let local = element.child("LocalTransformations") {
             for item in local.children {
                 switch item.name {

@@ -43,6 +43,9 @@ final class MiningModelNode: ModelNode {
             throw .unsupported(child.name)
         }
         var labels: [String] = []
+        // Segments of a chain predict intermediate fields: they do not inherit this model's target.
+        if method == .modelChain { context.compiler.targetStack.append("") }
+        defer { if method == .modelChain { context.compiler.targetStack.removeLast() } }
         for segment in segmentation.children("Segment") {
             node.segmentPredicates.append(try node.predicates.compile(childOf: segment, context.scope))
             node.weights.append(try segment.double("weight", default: 1))

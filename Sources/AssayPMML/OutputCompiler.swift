@@ -122,7 +122,8 @@ struct OutputCompiler {
             scope.fields[name] = info
             node.outputFields.append(info)
             node.outputSlots.append(slot)
-            if context.isTop && field.attribute("isFinalResult") != "false" {
+            // isFinalResult="false" fields are still results: JPMML-Evaluator returns them too.
+            if context.isTop {
                 let optype = field.attribute("optype") ?? (dataType.isNumeric ? "continuous" : "categorical")
                 compiler.program.results.append(ResultSpec(
                     field: PMMLField(name: name, dataType: dataType, optype: optype),
