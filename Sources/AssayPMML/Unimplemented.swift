@@ -3,9 +3,6 @@
 final class NaiveBayesNode: ModelNode {
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode { throw .unsupported(context.element.name) }
 }
-final class ClusteringNode: ModelNode {
-    static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode { throw .unsupported(context.element.name) }
-}
 final class NearestNeighborNode: ModelNode {
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode { throw .unsupported(context.element.name) }
 }
