@@ -23,7 +23,7 @@ let expectedRefusals: [String: (element: String, phrase: String)] = [
 
 /// Model name prefixes whose model kinds are not implemented yet (empty when the runtime is complete).
 let pendingModels: [String] = [
-    "NaiveBayes", 
+    
     "RuleSet",
 ]
 
@@ -109,7 +109,7 @@ func dmgExample(_ file: String) throws {
 
 /// Supported model elements not implemented yet (empty when the runtime is complete).
 let pendingElements: Set<String> = [
-    "NaiveBayesModel", 
+    
     "RuleSetModel", "Scorecard", "NearestNeighborModel",
 ]
 
