@@ -3,9 +3,6 @@
 final class NearestNeighborNode: ModelNode {
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode { throw .unsupported(context.element.name) }
 }
-final class RuleSetNode: ModelNode {
-    static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode { throw .unsupported(context.element.name) }
-}
 final class ScorecardNode: ModelNode {
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode { throw .unsupported(context.element.name) }
 }

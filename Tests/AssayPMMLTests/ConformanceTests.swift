@@ -21,12 +21,6 @@ let expectedRefusals: [String: (element: String, phrase: String)] = [
     "rattle/CoxRegressionLung": ("GeneralRegressionModel", "CoxRegression"),
 ]
 
-/// Model name prefixes whose model kinds are not implemented yet (empty when the runtime is complete).
-let pendingModels: [String] = [
-    
-    "RuleSet",
-]
-
 /// Rattle expectations that were computed by R's nnet rather than by a PMML evaluator: nnet's logistic
 /// function returns exactly 0 or 1 beyond |15|, which shifts outputs by up to ~1e-6. (Clamping the same
 /// way reproduces them exactly; PMML's logistic does not clamp, and the RapidMiner network, whose
@@ -72,13 +66,6 @@ func conformanceModel(_ testCase: ConformanceCase) throws {
         }
         return
     }
-    if pendingModels.contains(where: { testCase.model.hasPrefix($0) }) {
-        // TODO: model kinds still being written; remove from `pendingModels` as they land.
-        withKnownIssue("model kind not implemented yet") {
-            _ = try PMMLModel.load(document)
-        }
-        return
-    }
     let model = try PMMLModel.load(document)
     let inputName = try #require(testCase.inputName(), "no input CSV for \(testCase)")
     let input = try CSVTable(base.appendingPathComponent("csv/\(inputName).csv"))
@@ -110,7 +97,7 @@ func dmgExample(_ file: String) throws {
 /// Supported model elements not implemented yet (empty when the runtime is complete).
 let pendingElements: Set<String> = [
     
-    "RuleSetModel", "Scorecard", "NearestNeighborModel",
+    "Scorecard", "NearestNeighborModel",
 ]
 
 /// DMG examples that use a supported element in a way outside the coverage (named in the refusal).
