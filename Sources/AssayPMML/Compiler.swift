@@ -73,6 +73,8 @@ final class Compiler {
     var functions: [String: XMLElement] = [:]
     var root: Scope!
     var activeInputs: [String] = []
+    /// Slots that receive caller values, before any MiningField treatment.
+    var rawSlots: [String: Int32] = [:]
     /// Targets of the enclosing models: a segment whose MiningSchema names no target predicts its parent's.
     var targetStack: [String] = []
 
@@ -168,6 +170,7 @@ final class Compiler {
             dataFields[name] = info
             dataFieldOrder.append(name)
             let slot = newSlot(name, nil)
+            rawSlots[name] = slot
             scope.fields[name] = FieldInfo(name: name, slot: slot, dataType: dataType, optype: info.optype,
                                            values: info.validValues)
         }
@@ -242,7 +245,10 @@ final class Compiler {
             case "active", "supplementary", "group", "order", "frequencyWeight", "analysisWeight":
                 let source = try parent.lookup(name)
                 if isTop && usage == "active" { activeInputs.append(name) }
-                scope.fields[name] = try compileMiningField(field, source: source, isTop: isTop)
+                let treated = try compileMiningField(field, source: source, isTop: isTop)
+                scope.fields[name] = treated
+                // The document's own transformations see the treated value too, as JPMML's do.
+                if isTop && parent === root { parent.fields[name] = treated }
             default:
                 throw .unsupported("MiningField", attribute: "usageType", value: usage)
             }
@@ -420,7 +426,9 @@ final class Compiler {
     private func compileResults(_ node: ModelNode, _ element: XMLElement) throws(PMMLError) {
         for name in activeInputs {
             let info = dataFields[name]
-            let slot = try root.lookup(name).slot
+            guard let slot = rawSlots[name] else {
+                throw PMMLError("active field '\(name)' is not a DataField", element: "MiningField", field: name)
+            }
             let dataType = info?.dataType ?? .double
             func strings(_ values: [String]) -> Set<Int32> { Set(values.map { table.intern($0) }) }
             func numbers(_ values: [String]) -> Set<Double> {
