@@ -39,6 +39,9 @@ class ModelNode {
     /// Offset and count in `Scratch.doubles` of ranked reason codes (interned codes; NaN = none).
     var reasonBase = -1
     var reasonCount = 0
+    /// Offset and count in `Scratch.doubles` of entity indices by rank (nearest neighbours).
+    var rankedEntityBase = -1
+    var rankedEntityCount = 0
     var targets: TargetSpec?
     var targetName: String?
     var targetDataType: PMMLDataType = .double

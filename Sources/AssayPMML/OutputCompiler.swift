@@ -59,8 +59,16 @@ struct OutputCompiler {
             case "entityId":
                 inferred = .string
                 let ids = node.entityIds
+                let rank = try field.int("rank") ?? 1
+                let rankedBase = node.rankedEntityBase, rankedCount = node.rankedEntityCount
+                if rank != 1 && (rankedBase < 0 || rank < 1 || rank > rankedCount) {
+                    throw PMMLError("OutputField '\(name)' asks for entity rank \(rank), which this model does not have",
+                                    element: "OutputField", field: name)
+                }
                 computer = { (scratch: Scratch) throws(PMMLError) -> V in
-                    let entity = Int(scratch.results[resultIndex].entity)
+                    if scratch.results[resultIndex].value.isMissing { return .missing }
+                    let entity = rankedBase >= 0 ? Int(scratch.doubles[rankedBase + rank - 1])
+                        : Int(scratch.results[resultIndex].entity)
                     return entity >= 0 && entity < ids.count ? ids[entity] : .missing
                 }
             case "affinity", "clusterAffinity", "entityAffinity":
