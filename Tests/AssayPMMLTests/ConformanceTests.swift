@@ -85,20 +85,10 @@ func dmgExample(_ file: String) throws {
         _ = model.makeEvaluator()
     } catch {
         let element = try #require(error.element, "\(file): refused without naming an element: \(error)")
-        if pendingElements.contains(element) {
-            withKnownIssue("\(element) not implemented yet") { throw error }
-            return
-        }
         #expect(unsupportedElements.contains(element) || dmgRefusalsAllowed[file] == element,
                 "\(file): refused with \(error)")
     }
 }
-
-/// Supported model elements not implemented yet (empty when the runtime is complete).
-let pendingElements: Set<String> = [
-    
-    "Scorecard",
-]
 
 /// DMG examples that use a supported element in a way outside the coverage (named in the refusal).
 let dmgRefusalsAllowed: [String: String] = [
