@@ -1,1 +1,0 @@
-// The AssayPMML layer; see Package.swift for how the layers fit together.

@@ -1,0 +1,157 @@
+// Scores rows against one compiled model. Holds the per-thread scratch buffers; create one per thread
+// (it is cheap) and reuse it row after row.
+
+public struct PMMLEvaluator {
+    let scratch: Scratch
+
+    init(program: Program) {
+        scratch = Scratch(program: program)
+    }
+
+    /// Scores one row. `inputs` are aligned with `PMMLModel.inputFields`; the result with `resultFields`.
+    public mutating func score(_ inputs: [PMMLValue]) throws(PMMLError) -> [PMMLValue] {
+        try run(inputs)
+        let program = scratch.program
+        var output: [PMMLValue] = []
+        output.reserveCapacity(program.results.count)
+        for spec in program.results {
+            output.append(export(try spec.read(scratch), spec.field.dataType))
+        }
+        return output
+    }
+
+    /// Scores one row and returns the predicted target values alongside (for tests and diagnostics).
+    func scoreWithTargets(_ inputs: [PMMLValue]) throws(PMMLError) -> (results: [PMMLValue], targets: [String: PMMLValue]) {
+        var copy = self
+        let results = try copy.score(inputs)
+        var targets: [String: PMMLValue] = [:]
+        for target in scratch.program.targets {
+            let value = try target.read(scratch)
+            targets[target.name] = export(value, value.tag == .string ? .string : .double)
+        }
+        return (results, targets)
+    }
+
+    /// Scores a row and folds the numeric results into a checksum without building result values.
+    mutating func scoreChecksum(_ inputs: [PMMLValue]) throws(PMMLError) -> Double {
+        try run(inputs)
+        var sum = 0.0
+        for spec in scratch.program.results {
+            let value = try spec.read(scratch)
+            switch value.tag {
+            case .number, .bool: if value.num.isFinite { sum += value.num }
+            case .string: sum += Double(value.code)
+            case .missing: break
+            }
+        }
+        return sum
+    }
+
+    private func run(_ inputs: [PMMLValue]) throws(PMMLError) {
+        let program = scratch.program
+        guard inputs.count == program.inputs.count else {
+            throw PMMLError("expected \(program.inputs.count) input values (one per input field), got \(inputs.count)")
+        }
+        scratch.beginRow()
+        for index in inputs.indices {
+            let spec = program.inputs[index]
+            scratch.set(spec.slot, convert(inputs[index], spec))
+        }
+        try program.top.evaluate(scratch)
+    }
+
+    /// Lenient conversion of a caller value to the field's type, then DataDictionary validation.
+    private func convert(_ input: PMMLValue, _ spec: InputSpec) -> V {
+        var value: V
+        switch spec.dataType {
+        case .double, .float, .integer:
+            var number: Double?
+            switch input {
+            case .missing: return .missing
+            case .double(let x): number = x
+            case .float(let x): number = Double(x)
+            case .int(let x): number = Double(x)
+            case .bool(let x): number = x ? 1 : 0
+            case .string(let text):
+                let trimmed = text.trimmingSpaces()
+                if trimmed.isEmpty { return .missing }
+                number = parseDouble(trimmed)
+                if number == nil {
+                    var invalid = V.string(scratch.intern(text))
+                    invalid.invalid = true
+                    return spec.missingStrings.contains(invalid.code) ? .missing : invalid
+                }
+            }
+            guard var x = number else { return .missing }
+            if x.isNaN { return .missing }
+            if spec.dataType == .float { x = Double(Float(x)) }
+            value = .number(x)
+            if spec.dataType == .integer && x != x.rounded(.towardZero) { value.invalid = true }
+            if spec.missingNumbers.contains(x) { return .missing }
+            if spec.invalidNumbers.contains(x) { value.invalid = true }
+            if let valid = spec.validNumbers, !valid.contains(x) { value.invalid = true }
+            if !spec.intervals.isEmpty && !spec.intervals.contains(where: { $0.contains(x) }) { value.invalid = true }
+        case .boolean:
+            switch input {
+            case .missing: return .missing
+            case .bool(let x): value = .bool(x)
+            case .int(let x) where x == 0 || x == 1: value = .bool(x == 1)
+            case .double(let x) where x == 0 || x == 1: value = .bool(x == 1)
+            case .string(let text):
+                switch text.trimmingSpaces().lowercased() {
+                case "": return .missing
+                case "true", "1": value = .bool(true)
+                case "false", "0": value = .bool(false)
+                default:
+                    value = .string(scratch.intern(text))
+                    value.invalid = true
+                }
+            default:
+                value = .missing
+                value.invalid = true
+            }
+        default:
+            let text: String
+            switch input {
+            case .missing: return .missing
+            case .string(let x): text = x
+            case .int(let x): text = String(x)
+            case .double(let x): text = x == x.rounded() && Swift.abs(x) < 1e15 ? String(Int64(x)) : javaString(x, integer: false)
+            case .float(let x): text = Double(x) == Double(x).rounded() ? String(Int64(x)) : "\(x)"
+            case .bool(let x): text = x ? "true" : "false"
+            }
+            value = .string(scratch.intern(text))
+            if spec.missingStrings.contains(value.code) { return .missing }
+            if spec.invalidStrings.contains(value.code) { value.invalid = true }
+            if let valid = spec.validStrings, !valid.contains(value.code) { value.invalid = true }
+        }
+        return value
+    }
+
+    private func export(_ value: V, _ dataType: PMMLDataType) -> PMMLValue {
+        switch value.tag {
+        case .missing: return .missing
+        case .string:
+            let text = scratch.string(value.code)
+            if dataType.isNumeric, let number = parseDouble(text) { return export(.number(number), dataType) }
+            if dataType == .boolean, text == "true" || text == "false" { return .bool(text == "true") }
+            return .string(text)
+        case .bool:
+            switch dataType {
+            case .boolean: return .bool(value.num != 0)
+            case .string: return .string(value.num != 0 ? "true" : "false")
+            default: return export(.number(value.num), dataType)
+            }
+        case .number:
+            switch dataType {
+            case .double: return .double(value.num)
+            case .float: return .float(Float(value.num))
+            case .integer:
+                if let exact = Int64(exactly: value.num) { return .int(exact) }
+                return .double(value.num)
+            case .boolean: return .bool(value.num != 0)
+            default: return .string(scratch.text(of: value) ?? "")
+            }
+        }
+    }
+}
