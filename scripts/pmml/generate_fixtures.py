@@ -696,6 +696,21 @@ Notes:
 - Fields that the document declares with `dataType="float"` (sklearn2pmml does this for
   tree-based models) are evaluated by JPMML-Evaluator in single precision.
 
+## Not included, and why
+
+- nyoka with a multiclass `LogisticRegression`: nyoka writes a one-vs-rest model chain
+  for scikit-learn's multinomial model, and JPMML-Evaluator scores it with all-zero
+  probabilities; only the binary case is exported with nyoka.
+- nyoka with a `RandomForestClassifier` after a `StandardScaler`: the document refers to
+  the scaler's derived fields without defining them (JPMML-Evaluator: `Field
+  "standardScaler(...)" is not defined`); the nyoka forest is exported without a scaler.
+- sklearn2pmml with a `GradientBoostingRegressor` behind a one-hot encoder fails in the
+  converter's tree compaction (`Element Node is not supported`);
+  `pipeline_onehot_impute_gbm_regressor` is exported with `compact=False`.
+- sklearn2pmml's `predict_transformer` (used to expose the predicted value) fails for
+  `KNeighborsRegressor` and for the one-hot `LogisticRegression` pipeline (`Field
+  'predict(...)' cannot be renamed`); those documents are exported without it.
+
 ## Fixtures
 
 | name | exporter | PMML model | inputs | rows | missing input cells | result columns | description |
