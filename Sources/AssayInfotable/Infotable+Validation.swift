@@ -174,7 +174,9 @@ extension Infotable {
 
     /// A nested table checked against the field's nested shape when known, else given its own or an
     /// inferred shape; stored in JSON form with its `dataShape`.
-    static func nestedTable(_ value: JSONValue, field: FieldDefinition, code: String) throws(AssayError) -> JSONValue {
+    static func nestedTable(_ value: JSONValue, field: FieldDefinition, code: String)
+        throws(AssayError) -> JSONValue
+    {
         let table: Infotable
         do {
             table = try Infotable(json: value)
