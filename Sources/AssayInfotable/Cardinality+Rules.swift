@@ -27,7 +27,8 @@ extension Cardinality {
             if rowCount < 1 {
                 throw .invalidInput(
                     row: nil, field: nil,
-                    "The model's cardinality is \(rawValue), which needs at least one input row; the infotable has none.")
+                    "The model's cardinality is \(rawValue), which needs at least one input row; "
+                        + "the infotable has none.")
             }
         case .onexn, .onex1:
             if rowCount != 1 {

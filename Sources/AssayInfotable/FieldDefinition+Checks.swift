@@ -27,7 +27,9 @@ extension FieldDefinition {
     /// Refuses a definition whose parts contradict each other, and stores the default in the form rows
     /// get (an ISO date becomes milliseconds, 2.0 for an INTEGER becomes 2).
     mutating func check() throws(AssayError) {
-        if name.isEmpty { throw FieldDefinition.fieldError(name, "A field has an empty name; give every field a name.") }
+        if name.isEmpty {
+            throw FieldDefinition.fieldError(name, "A field has an empty name; give every field a name.")
+        }
         if (minValue != nil || maxValue != nil) && !baseType.isNumeric {
             throw FieldDefinition.fieldError(
                 name,
