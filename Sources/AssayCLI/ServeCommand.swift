@@ -58,7 +58,7 @@ enum ServeCommand {
             configuration.heartbeatSeconds = max(0.2, lease / 3)
         }
         let engine = JobEngine(
-            store: store, configuration: configuration, runtimes: [:],
+            store: store, configuration: configuration, runtimes: [.pmml: PMMLModelRuntime()],
             serverName: hostName())
         let keys = KeyAuthority(store: store)
         try blockingAwait { try await bootstrapAdminKey(store: store, keys: keys, dataDir: dataDir) }

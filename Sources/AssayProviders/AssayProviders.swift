@@ -1,1 +1,0 @@
-// The providers layer: model runtimes that run inside the server.
