@@ -164,7 +164,7 @@ public final class APIServer: HTTPHandler {
     /// The request body as JSON: `Content-Type` must be JSON; an empty body means no parameters.
     static func jsonBody(_ request: HTTPRequest) throws -> JSONValue {
         if let contentType = request.header("Content-Type") {
-            let media = contentType.split(separator: ";")[0].trimmingSpaces.lowercased()
+            let media = contentType.split(separator: ";").first.map { $0.filter { $0 != " " } }?.lowercased() ?? ""
             guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
                 throw AssayError.unsupportedMediaType(contentType)
             }
@@ -179,11 +179,5 @@ public final class APIServer: HTTPHandler {
         } catch {
             throw AssayError.badRequest("The request body is not valid JSON: \(error)")
         }
-    }
-}
-
-extension Substring {
-    var trimmingSpaces: String {
-        String(self.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
     }
 }

@@ -4,8 +4,9 @@ import AssayStore
 import Synchronization
 
 /// Application keys: checks the key of each request and creates keys. Keys are random 32-byte
-/// secrets shown once; the store keeps only their SHA-256. Lookups are cached briefly so that a
-/// request does not cost a store read, and a deleted key stops working within `ttlSeconds`.
+/// secrets shown once; the store keeps only their SHA-256. Lookups are cached briefly, by the key
+/// as presented, so that a request costs neither a hash nor a store read; a deleted key stops
+/// working within `ttlSeconds`.
 public final class KeyAuthority: Sendable {
     let store: any JobStore
     let ttlMillis: Millis
@@ -29,16 +30,15 @@ public final class KeyAuthority: Sendable {
         guard let key, !key.isEmpty else {
             throw AssayError.unauthorized("An application key is required: send it in the appKey header.")
         }
-        let hash = KeyAuthority.hash(key)
         let now = WallClock.nowMillis()
-        if let (record, at) = cache.withLock({ $0[hash] }), now - at < ttlMillis {
+        if let (record, at) = cache.withLock({ $0[key] }), now - at < ttlMillis {
             guard let record else { throw AssayError.unauthorized("The application key is not known to this server.") }
             return record
         }
-        let record = try await store.key(hash: hash)
+        let record = try await store.key(hash: KeyAuthority.hash(key))
         cache.withLock { map in
             if map.count > 10_000 { map.removeAll() }
-            map[hash] = (record, now)
+            map[key] = (record, now)
         }
         guard let record else { throw AssayError.unauthorized("The application key is not known to this server.") }
         return record

@@ -131,28 +131,35 @@ extension JobEngine {
     /// Records finished attempts. Results are checked against the model's result shape and
     /// cardinality; a mismatch fails the job with `RESULT_INVALID`.
     public func report(provider: String, _ reports: [AttemptReport]) async -> [ReportOutcome] {
-        var outcomes: [ReportOutcome] = []
-        outcomes.reserveCapacity(reports.count)
-        for report in reports {
-            do {
-                let job: JobRecord
-                switch report {
-                case .completed(let jobId, let token, let results):
-                    job = try await complete(provider: provider, jobId: jobId, token: token, results: results)
-                case .failed(let jobId, let token, let failure):
-                    job = try await store.fail(
-                        provider: provider, jobId: jobId, token: token, failure: failure, now: WallClock.nowMillis())
-                    logFailure(job, failure)
-                }
-                outcomes.append(ReportOutcome(jobId: report.jobId, status: job.status, error: nil))
-            } catch let error as AssayError {
-                outcomes.append(ReportOutcome(jobId: report.jobId, status: nil, error: error))
-            } catch {
-                outcomes.append(
-                    ReportOutcome(jobId: report.jobId, status: nil, error: .internalError("\(error)")))
+        // Reports run concurrently so that the store commits a whole batch together instead of
+        // paying one durable commit per job in turn.
+        await withTaskGroup(of: (Int, ReportOutcome).self) { group in
+            for (index, report) in reports.enumerated() {
+                group.addTask { [self] in (index, await record(provider: provider, report)) }
             }
+            var outcomes = [ReportOutcome?](repeating: nil, count: reports.count)
+            for await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes.map { $0! }
         }
-        return outcomes
+    }
+
+    private func record(provider: String, _ report: AttemptReport) async -> ReportOutcome {
+        do {
+            let job: JobRecord
+            switch report {
+            case .completed(let jobId, let token, let results):
+                job = try await complete(provider: provider, jobId: jobId, token: token, results: results)
+            case .failed(let jobId, let token, let failure):
+                job = try await store.fail(
+                    provider: provider, jobId: jobId, token: token, failure: failure, now: WallClock.nowMillis())
+                logFailure(job, failure)
+            }
+            return ReportOutcome(jobId: report.jobId, status: job.status, error: nil)
+        } catch let error as AssayError {
+            return ReportOutcome(jobId: report.jobId, status: nil, error: error)
+        } catch {
+            return ReportOutcome(jobId: report.jobId, status: nil, error: .internalError("\(error)"))
+        }
     }
 
     private func complete(provider: String, jobId: String, token: Int64, results: JSONValue) async throws -> JobRecord {

@@ -67,7 +67,9 @@ extension JobEngine {
 
     private func scoreAvailableJobs() async throws -> Bool {
         var worked = false
-        for provider in try await store.providers() {
+        let providers = try await store.providers().filter { runtime(for: $0) != nil }
+        inServerProviders.withLock { $0 = Set(providers.map(\.name)) }
+        for provider in providers {
             guard let runtime = runtime(for: provider) else { continue }
             let models = try await store.models(provider: provider.name).filter(\.enabled).map(\.name)
             guard !models.isEmpty else { continue }

@@ -50,6 +50,8 @@ public final class JobEngine: Sendable {
     public let serverClientId: String
     let tasks = Mutex<[Task<Void, Never>]>([])
     let agentModels = Mutex<[String: [String]]>([:])
+    /// Providers whose jobs this server scores itself; only their events wake the in-server workers.
+    let inServerProviders = Mutex<Set<String>>([])
 
     public init(
         store: any JobStore, configuration: EngineConfiguration = EngineConfiguration(),
@@ -64,11 +66,11 @@ public final class JobEngine: Sendable {
 
     /// Subscribes to the store's events and starts the maintenance loop and in-server workers.
     public func start() {
-        store.subscribe { [waiters] event in
+        store.subscribe { [self] event in
             switch event {
             case .jobsAvailable(let provider):
                 waiters.signal("provider:" + provider)
-                waiters.signal("in-server")
+                if inServerProviders.withLock({ $0.contains(provider) }) { waiters.signal("in-server") }
             case .jobChanged(_, let jobId):
                 waiters.signal("job:" + jobId)
             }
