@@ -430,10 +430,16 @@ public final class AgentRunner: @unchecked Sendable {
             stats.abandoned += dropped.count
             if !dropped.isEmpty { stateCond.broadcast() }
         }
-        for attempt in dropped {
-            log.info(
-                "job abandoned by the server; stopping it",
-                ["job.id": attempt.job.jobId, "attempt": String(attempt.job.attempt)])
+        // One line per job while they are few; a mass abandonment (the server lost this agent) is
+        // one line, not thousands.
+        if dropped.count > 3 {
+            log.info("jobs abandoned by the server; stopping them", ["count": String(dropped.count)])
+        } else {
+            for attempt in dropped {
+                log.info(
+                    "job abandoned by the server; stopping it",
+                    ["job.id": attempt.job.jobId, "attempt": String(attempt.job.attempt)])
+            }
         }
     }
 
