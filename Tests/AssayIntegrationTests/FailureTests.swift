@@ -6,6 +6,7 @@ import Testing
 @Suite struct FailureTests {
     @Test func jobOfKilledAgentCompletesOnAnotherAgentWithin30Seconds() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "slow")
@@ -34,6 +35,7 @@ import Testing
 
     @Test func serverKilledAfterAcceptingJobsKeepsEveryJob() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "double")
@@ -57,6 +59,7 @@ import Testing
 
     @Test func inProcessJobsAreRecoveredAfterServerRestart() throws {
         let server = try ServerProcess(arguments: ["--lease-seconds", "3"])
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "double")
@@ -76,6 +79,7 @@ import Testing
 
     @Test func commandAgentStopsGracefullyOnSigterm() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "slow")

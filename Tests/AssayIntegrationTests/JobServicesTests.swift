@@ -13,6 +13,7 @@ import Testing
 
     @Test func submittedJobRunsOnAgentWithResultsAndFiles() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "double", cardinality: "NxN")
@@ -47,6 +48,7 @@ import Testing
 
     @Test func executeJobWaitsForTheResult() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "double")
@@ -64,6 +66,7 @@ import Testing
 
     @Test func failingModelReportsItsErrorsAndExit75IsRetried() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "broken")
@@ -105,6 +108,7 @@ import Testing
 
     @Test func retryOfFailedJobRunsNextAttempt() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "once")
@@ -128,6 +132,7 @@ import Testing
     /// RetryJob of a running job abandons the running attempt: a result it sends later is refused.
     @Test func retryOfInProcessJobRefusesTheOldAttemptsResult() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "double")
@@ -177,6 +182,7 @@ import Testing
 
     @Test func idempotencyKeyReturnsTheFirstJob() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "double")
@@ -190,6 +196,7 @@ import Testing
 
     @Test func higherPriorityRunsFirst() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "double")
@@ -211,6 +218,7 @@ import Testing
 
     @Test func statefulSessionPinsItsJobsToOneAgent() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc")
         try client.createModel("calc", "double")
@@ -239,6 +247,7 @@ import Testing
 
     @Test func everyManagementServiceAnswers() throws {
         let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
         let client = Client(server)
         try client.createProvider("calc", ["description": "arithmetic", "maxAttempts": 5, "maxConcurrentJobs": 2])
         let providers = try client.provider("GetProviders")
