@@ -71,7 +71,15 @@ enum ClientCommands {
         default:
             throw CLIError("unknown command '\(command)'")
         }
-        print(args.flag("json") ? JSON.string(output) : TablePrinter.render(output))
+        if args.flag("json") {
+            print(JSON.string(output))
+        } else if command == "models", args.positional.first == "shapes", let row = output["rows"]?.arrayValue?.first {
+            // Two nested tables: print each as its own table.
+            print("input:\n" + TablePrinter.render(row["input"] ?? .null))
+            print("\nresult:\n" + TablePrinter.render(row["result"] ?? .null))
+        } else {
+            print(TablePrinter.render(output))
+        }
         return 0
     }
 

@@ -84,6 +84,8 @@ extension JobEngine {
         return worked
     }
 
+    // TODO: in-server attempts are not heartbeated; a job whose scoring outlasts the lease is taken
+    // back and scored again. Split very large inputs until scoring renews its lease.
     private func scoreClaimed(_ claimed: ClaimedJob, runtime: any ModelRuntime) async {
         let job = claimed.job
         do {

@@ -206,6 +206,8 @@ public final class JobEngine: Sendable {
         let job = NewJob(
             id: JobID.make(now: now), provider: provider.name, model: model.record.name, priority: extra.priority,
             maxAttempts: extra.maxAttempts ?? provider.maxAttempts,
+            // TODO: the time-out is enforced by the agent that runs the attempt; the server does not
+            // take back an attempt that overruns while its agent still heartbeats.
             timeoutSeconds: extra.timeoutSeconds ?? provider.jobTimeoutSeconds,
             sessionId: inServer ? nil : request.statefulSessionId, idempotencyKey: extra.idempotencyKey,
             extraParamsJSON: JSON.string(.object(request.extraParams)), customDataJSON: customDataJSON,

@@ -22,6 +22,8 @@ public final class PMMLModelRuntime: ModelRuntime {
     }
 
     public func score(model record: ModelRecord, file: [UInt8], input: Infotable) throws -> Infotable {
+        // TODO: a model file replaced in place by one of the same size keeps its old compiled form
+        // until the model is recreated; key the cache by a content digest kept with the file.
         let key = "\(record.provider)/\(record.name)/\(record.createdTime)/\(file.count)"
         let model: PMMLModel
         if let cached = compiled.withLock({ $0[key] }) {
