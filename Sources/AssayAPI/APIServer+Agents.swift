@@ -38,7 +38,8 @@ extension APIServer {
                 provider: try p.requiredString("providerName"), clientId: try APIServer.clientId(p), attempts: attempts,
                 healthJSON: health)
             return .json([
-                "abandoned": .array(abandoned.map { .object(JSONObject([("jobId", .string($0.jobId)), ("token", .int($0.token))])) }),
+                "abandoned": .array(
+                    abandoned.map { .object(JSONObject([("jobId", .string($0.jobId)), ("token", .int($0.token))])) }),
                 "leaseSeconds": .double(engine.configuration.leaseSeconds),
             ])
         }
@@ -59,7 +60,8 @@ extension APIServer {
             ])
         }
         register(r, "Disconnect", .agent, ["providerName", "clientId"]) { [engine] p, _ in
-            try await engine.disconnect(provider: try p.requiredString("providerName"), clientId: try APIServer.clientId(p))
+            try await engine.disconnect(
+                provider: try p.requiredString("providerName"), clientId: try APIServer.clientId(p))
             return .json(.object(JSONObject()))
         }
     }
@@ -161,16 +163,19 @@ extension APIServer {
         case "PUT":
             try APIServer.authorize(key, .agent, provider: provider)
             guard let tokenText = request.header("X-Assay-Token"), let token = Int64(tokenText) else {
-                throw AssayError.badRequest("A result file upload needs the attempt's token in the X-Assay-Token header.")
+                throw AssayError.badRequest(
+                    "A result file upload needs the attempt's token in the X-Assay-Token header.")
             }
             let contentType = request.header("Content-Type") ?? "application/octet-stream"
             try await engine.uploadResultFile(
                 provider: provider, jobId: jobId, token: token,
-                file: FileInfo(name: name, contentType: contentType, size: Int64(request.body.count)), data: request.body)
+                file: FileInfo(name: name, contentType: contentType, size: Int64(request.body.count)),
+                data: request.body)
             return .json(200, Array("{}".utf8))
         default:
             throw AssayError(
-                status: 405, code: "METHOD_NOT_ALLOWED", message: "Result files are read with GET and uploaded with PUT.")
+                status: 405, code: "METHOD_NOT_ALLOWED",
+                message: "Result files are read with GET and uploaded with PUT.")
         }
     }
 
@@ -195,20 +200,24 @@ extension APIServer {
             guard let data = try await engine.store.modelFile(provider: provider, name: name) else {
                 throw AssayError.unknownFile(request.path)
             }
-            return HTTPResponse(status: 200, headers: [(name: "Content-Type", value: "application/octet-stream")], body: data)
+            return HTTPResponse(
+                status: 200, headers: [(name: "Content-Type", value: "application/octet-stream")], body: data)
         default:
             throw AssayError(
-                status: 405, code: "METHOD_NOT_ALLOWED", message: "Model files are uploaded with PUT and read with GET.")
+                status: 405, code: "METHOD_NOT_ALLOWED", message: "Model files are uploaded with PUT and read with GET."
+            )
         }
     }
 
     /// File names stay inside their folder: no separators, no `..`, no control characters.
     static func checkFileName(_ name: String) throws {
-        let bad = name.isEmpty || name == "." || name == ".." || name.utf8.count > 255
+        let bad =
+            name.isEmpty || name == "." || name == ".." || name.utf8.count > 255
             || name.utf8.contains { $0 < 0x20 || $0 == 0x2F || $0 == 0x5C || $0 == 0x7F }
         if bad {
             throw AssayError.badRequest(
-                "'\(name)' is not an acceptable file name: use a plain name without '/', '\\', '..' or control characters.")
+                "'\(name)' is not an acceptable file name: use a plain name without '/', '\\', '..' or control characters."
+            )
         }
     }
 }

@@ -16,7 +16,8 @@ extension APIServer {
     func registerProviderServices() {
         let r = APIServer.providerResource
         register(r, "CreateProvider", .admin, APIServer.providerParameters) { [engine] p, _ in
-            let provider = try APIServer.providerRecord(p, base: ProviderRecord(name: try p.requiredString("providerName")))
+            let provider = try APIServer.providerRecord(
+                p, base: ProviderRecord(name: try p.requiredString("providerName")))
             try await engine.createProvider(provider)
             return .json(Infotable.single("result", .string, .string(provider.name)).json)
         }
@@ -40,7 +41,8 @@ extension APIServer {
                 JSONObject([
                     ("providerName", .string(p.name)), ("description", .string(p.description)),
                     ("connectorName", .string(p.connector.rawValue)), ("purgeJobsAge", .double(p.purgeJobsAgeHours)),
-                    ("maxAttempts", .int(Int64(p.maxAttempts))), ("maxConcurrentJobs", .int(Int64(p.maxConcurrentJobs))),
+                    ("maxAttempts", .int(Int64(p.maxAttempts))),
+                    ("maxConcurrentJobs", .int(Int64(p.maxConcurrentJobs))),
                     ("jobTimeoutSeconds", .double(p.jobTimeoutSeconds)), ("createdTime", .int(p.createdTime)),
                 ])
             }
@@ -81,11 +83,14 @@ extension APIServer {
         let r = APIServer.modelResource
         register(
             r, "CreateModelWithManualDatashapes", .admin,
-            ["providerName", "modelName", "description", "inputDatashapeJson", "outputDatashapeJson",
-             "inputsToResultsCardinality"]
+            [
+                "providerName", "modelName", "description", "inputDatashapeJson", "outputDatashapeJson",
+                "inputsToResultsCardinality",
+            ]
         ) { [engine] p, _ in
             guard let input = try p.json("inputDatashapeJson") else {
-                throw AssayError.badRequest("Parameter 'inputDatashapeJson' of CreateModelWithManualDatashapes is required.")
+                throw AssayError.badRequest(
+                    "Parameter 'inputDatashapeJson' of CreateModelWithManualDatashapes is required.")
             }
             guard let output = try p.json("outputDatashapeJson") else {
                 throw AssayError.badRequest(
@@ -93,7 +98,8 @@ extension APIServer {
             }
             let name = try p.requiredString("modelName")
             try await engine.createModel(
-                provider: try p.requiredString("providerName"), name: name, description: try p.string("description") ?? "",
+                provider: try p.requiredString("providerName"), name: name,
+                description: try p.string("description") ?? "",
                 input: try DataShape(manual: input), result: try DataShape(manual: output),
                 cardinality: try Cardinality(parsing: try p.string("inputsToResultsCardinality")))
             return .json(Infotable.single("result", .string, .string(name)).json)
@@ -118,11 +124,13 @@ extension APIServer {
         }
         register(r, "DisableModel", .admin, ["providerName", "modelName"]) { [engine] p, _ in
             try await engine.setModelEnabled(
-                provider: try p.requiredString("providerName"), model: try p.requiredString("modelName"), enabled: false)
+                provider: try p.requiredString("providerName"), model: try p.requiredString("modelName"), enabled: false
+            )
             return .json(Infotable.empty.json)
         }
         register(r, "DeleteModel", .admin, ["providerName", "modelName"]) { [engine] p, _ in
-            try await engine.deleteModel(provider: try p.requiredString("providerName"), model: try p.requiredString("modelName"))
+            try await engine.deleteModel(
+                provider: try p.requiredString("providerName"), model: try p.requiredString("modelName"))
             return .json(Infotable.empty.json)
         }
         register(r, "GetModels", .user, ["providerName"]) { [engine] p, _ in

@@ -19,7 +19,8 @@ extension APIServer {
             return .json(try await engine.execute(request).json)
         }
         register(r, "GetJobStatus", .user, APIServer.jobParameters) { [engine] p, _ in
-            let job = try await engine.job(provider: try p.requiredString("providerName"), jobId: try p.requiredString("jobId"))
+            let job = try await engine.job(
+                provider: try p.requiredString("providerName"), jobId: try p.requiredString("jobId"))
             return .json(Infotable.single("result", .string, .string(job.status.rawValue)).json)
         }
         register(r, "GetJobResults", .user, APIServer.jobParameters) { [engine] p, _ in
@@ -33,7 +34,11 @@ extension APIServer {
             let rows = try await engine.files(provider: provider, jobId: jobId).map { file in
                 JSONObject([
                     ("name", .string(file.name)),
-                    ("link", .string(APIServer.resultRepository + "\(provider)/\(jobId)/\(APIServer.percentEncode(file.name))")),
+                    (
+                        "link",
+                        .string(
+                            APIServer.resultRepository + "\(provider)/\(jobId)/\(APIServer.percentEncode(file.name))")
+                    ),
                     ("size", .int(file.size)), ("contentType", .string(file.contentType)),
                 ])
             }
@@ -44,7 +49,8 @@ extension APIServer {
                 provider: try p.requiredString("providerName"), jobId: try p.requiredString("jobId")
             ).map { e in
                 JSONObject([
-                    ("jobId", .string(e.jobId)), ("attempt", .int(Int64(e.attempt))), ("errorCode", .string(e.errorCode)),
+                    ("jobId", .string(e.jobId)), ("attempt", .int(Int64(e.attempt))),
+                    ("errorCode", .string(e.errorCode)),
                     ("errorMessage", .string(e.errorMessage)), ("details", .string(e.details)),
                     ("timestamp", .int(e.timestamp)),
                 ])
@@ -58,7 +64,8 @@ extension APIServer {
             return .json(Infotable.single("result", .string, .string(message)).json)
         }
         register(r, "QueryJobs", .user, ["values", "query", "maxItems"]) { [engine] p, _ in
-            let query = try JobQueryParser.parse(values: p.json("values"), query: p.json("query"), maxItems: p.number("maxItems"))
+            let query = try JobQueryParser.parse(
+                values: p.json("values"), query: p.json("query"), maxItems: p.number("maxItems"))
             let rows = try await engine.query(query).map(APIServer.solvableRow)
             return .json(Infotable(dataShape: Shapes.solvable, rows: rows).json)
         }

@@ -49,10 +49,16 @@ public final class APIServer: HTTPHandler {
     let engine: JobEngine
     let keys: KeyAuthority
     private let services = Mutex<[String: Service]>([:])
+    /// Requests being served, waiting ones (ExecuteJob, long polls) included.
+    private let inFlight = Atomic<Int>(0)
+    /// Past this many requests in flight, new ones are turned away with `503 OVERLOADED` rather
+    /// than queued without bound.
+    let maxInFlight: Int
 
-    public init(engine: JobEngine, keys: KeyAuthority) {
+    public init(engine: JobEngine, keys: KeyAuthority, maxInFlight: Int = 4096) {
         self.engine = engine
         self.keys = keys
+        self.maxInFlight = maxInFlight
         registerJobServices()
         registerProviderServices()
         registerModelServices()
@@ -60,9 +66,10 @@ public final class APIServer: HTTPHandler {
         registerAgentServices()
     }
 
-    func register(_ resource: String, _ name: String, _ access: Access, _ parameters: [String],
-        _ run: @escaping @Sendable (ServiceParameters, CallContext) async throws -> Reply)
-    {
+    func register(
+        _ resource: String, _ name: String, _ access: Access, _ parameters: [String],
+        _ run: @escaping @Sendable (ServiceParameters, CallContext) async throws -> Reply
+    ) {
         services.withLock { $0[resource + "/" + name] = Service(access: access, parameters: parameters, run: run) }
     }
 
@@ -71,7 +78,15 @@ public final class APIServer: HTTPHandler {
             responder.respond(.json(200, Array(#"{"status":"ok"}"#.utf8)))
             return
         }
+        if inFlight.add(1, ordering: .relaxed).newValue > maxInFlight {
+            inFlight.subtract(1, ordering: .relaxed)
+            responder.respond(
+                APIServer.errorResponse(
+                    .overloaded("The server is serving \(maxInFlight) requests already; try again shortly.")))
+            return
+        }
         Task {
+            defer { inFlight.subtract(1, ordering: .relaxed) }
             let response: HTTPResponse
             do {
                 response = try await route(request)
@@ -86,7 +101,9 @@ public final class APIServer: HTTPHandler {
 
     public static func errorResponse(_ error: AssayError) -> HTTPResponse {
         var response = HTTPResponse.json(error.status, JSON.serialize(error.json))
-        if let retryAfter = error.retryAfter { response.headers.append((name: "Retry-After", value: String(retryAfter))) }
+        if let retryAfter = error.retryAfter {
+            response.headers.append((name: "Retry-After", value: String(retryAfter)))
+        }
         return response
     }
 
@@ -113,7 +130,8 @@ public final class APIServer: HTTPHandler {
     }
 
     private func callService(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let parts = request.path.dropFirst(APIServer.servicePrefix.count).split(separator: "/", omittingEmptySubsequences: false)
+        let parts = request.path.dropFirst(APIServer.servicePrefix.count).split(
+            separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[1] == "Services" else {
             throw AssayError.notFound(
                 "'\(request.path)' is not a service path; use /Thingworx/Resources/<Resource>/Services/<Service>.")
@@ -125,7 +143,8 @@ public final class APIServer: HTTPHandler {
         }
         guard request.method == "POST" else {
             throw AssayError(
-                status: 405, code: "METHOD_NOT_ALLOWED", message: "Services are called with POST, not \(request.method).")
+                status: 405, code: "METHOD_NOT_ALLOWED",
+                message: "Services are called with POST, not \(request.method).")
         }
         let key = try await authenticate(request)
         let body = try APIServer.jsonBody(request)

@@ -17,7 +17,8 @@ struct ServiceParameters {
         for key in object.keys where !accepted.contains(key) {
             let list = accepted.isEmpty ? "it takes none" : "accepted: " + accepted.joined(separator: ", ")
             throw AssayError.badRequest(
-                "Unknown parameter '\(key)' for \(service); \(list).", details: JSONObject([("parameter", .string(key))]))
+                "Unknown parameter '\(key)' for \(service); \(list).",
+                details: JSONObject([("parameter", .string(key))]))
         }
     }
 

@@ -287,9 +287,10 @@ public final class AgentConnection: @unchecked Sendable {
 
     /// Indices of `reports`, completions first, as the request body lists them.
     static func reportOrder(_ reports: [Report]) -> [Int] {
-        reports.indices.filter { reports[$0].outcome.isCompleted } + reports.indices.filter {
-            !reports[$0].outcome.isCompleted
-        }
+        reports.indices.filter { reports[$0].outcome.isCompleted }
+            + reports.indices.filter {
+                !reports[$0].outcome.isCompleted
+            }
     }
 
     static func decodeError(_ reply: AgentTransportReply) -> AssayError {

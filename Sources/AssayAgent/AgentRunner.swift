@@ -1,7 +1,8 @@
+import AssayInfotable
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import AssayInfotable
 
 /// Runs a `JobHandler` for one provider's jobs: connects, long-polls `ClaimJobs` for as many jobs as
 /// it has free slots (up to 256 at once), runs them on `concurrency` worker threads, keeps their
@@ -196,7 +197,7 @@ public final class AgentRunner: @unchecked Sendable {
                         "heartbeat.seconds": Self.format(t.heartbeatSeconds),
                     ])
                 return true
-            } catch where error.isTransient {
+            } catch  where error.isTransient {
                 noteFailure("connect", error, retrying: true)
                 let wake = MonotonicClock.now() + backoff.next(retryAfter: error.retryAfter)
                 let stop = lock.withLock { () -> Bool in
@@ -491,9 +492,9 @@ public final class AgentRunner: @unchecked Sendable {
                     for file in files {
                         try connection.uploadResultFile(jobId: attempt.job.jobId, token: attempt.job.token, file: file)
                     }
-                } catch where error.isTransient {
+                } catch  where error.isTransient {
                     return (ready + batch[index...], error)
-                } catch where error.code == "LEASE_LOST" {
+                } catch  where error.code == "LEASE_LOST" {
                     settle([(attempt, ReportVerdict.refused(error))])
                     continue
                 } catch {
@@ -533,7 +534,7 @@ public final class AgentRunner: @unchecked Sendable {
                     )
                 })
             return ([], nil)
-        } catch where error.isTransient {
+        } catch  where error.isTransient {
             return (batch, error)
         } catch {
             // One bad report must not hold back the others: report them one by one to find it.

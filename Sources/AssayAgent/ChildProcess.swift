@@ -102,7 +102,8 @@ struct ChildProcess {
         return pid
     }
 
-    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>)
+    private typealias AddChdir =
+        @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>)
         -> Int32
     fileprivate typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
 
@@ -173,14 +174,16 @@ struct ChildProcess {
                         stdinFD = -1
                     }
                 } else if entry.fd == stdoutFD {
-                    if !drain(stdoutFD, into: &result.stdout, chunk: &chunk, tail: false, limit: stdoutLimit,
+                    if !drain(
+                        stdoutFD, into: &result.stdout, chunk: &chunk, tail: false, limit: stdoutLimit,
                         overflowed: &result.stdoutOverflowed)
                     {
                         io.closeStdoutRead()
                         stdoutFD = -1
                     }
                 } else if entry.fd == stderrFD {
-                    if !drain(stderrFD, into: &result.stderrTail, chunk: &chunk, tail: true, limit: stderrLimit,
+                    if !drain(
+                        stderrFD, into: &result.stderrTail, chunk: &chunk, tail: true, limit: stderrLimit,
                         overflowed: &result.stderrTruncated)
                     {
                         io.closeStderrRead()

@@ -1,7 +1,8 @@
+import AssayInfotable
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import AssayInfotable
 
 /// `assay agent`: serves one provider's jobs with shell commands (SPEC §7) until SIGTERM or SIGINT,
 /// then stops gracefully (a second signal stops at once). The CLI hands over the arguments that

@@ -1,7 +1,8 @@
+import AssayInfotable
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import AssayInfotable
 
 /// Runs each job as a shell command (SPEC §7): `/bin/sh -c COMMAND` in a fresh working folder, the
 /// input infotable on standard input, the result as JSON on standard output, files left in

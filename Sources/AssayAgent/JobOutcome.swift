@@ -35,7 +35,8 @@ public struct ResultFile: Sendable, Equatable {
     /// Whether the server accepts `name` as a result file name.
     public static func isValidName(_ name: String) -> Bool {
         guard !name.isEmpty, name != ".", name != "..", name.utf8.count <= 255 else { return false }
-        for scalar in name.unicodeScalars where scalar == "/" || scalar == "\\" || scalar.value < 0x20
+        for scalar in name.unicodeScalars
+        where scalar == "/" || scalar == "\\" || scalar.value < 0x20
             || scalar.value == 0x7f
         {
             return false

@@ -1,7 +1,8 @@
+import AssayAgent
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import AssayAgent
 
 /// Entry point of the `assay` command: the first word picks the subcommand.
 public enum AssayCommandLine {

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import AssayAgent
 import AssayHTTP
 import AssayInfotable
 import Dispatch
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `assay bench`: the figures that say whether Assay is fast enough, measured against real
 /// `assay serve` processes started from this binary (build it with `-c release`):
@@ -61,25 +62,32 @@ enum BenchCommand {
             ClientCommands.providers, "CreateProvider", ["providerName": .string(provider), "maxAttempts": 3])
         _ = try setup.call(
             ClientCommands.models, "CreateModelWithManualDatashapes",
-            ["providerName": .string(provider), "modelName": "noop",
-             "inputDatashapeJson": [["name": "x", "baseType": "NUMBER"]],
-             "outputDatashapeJson": [["name": "y", "baseType": "NUMBER"]]])
-        let agentKey = try setup.call(
-            ClientCommands.keys, "CreateKey",
-            ["name": .string("bench-agent-\(getpid())"), "role": "agent", "providers": [.string(provider)]]
-        )["rows"]?.arrayValue?.first?["result"]?.stringValue ?? ""
+            [
+                "providerName": .string(provider), "modelName": "noop",
+                "inputDatashapeJson": [["name": "x", "baseType": "NUMBER"]],
+                "outputDatashapeJson": [["name": "y", "baseType": "NUMBER"]],
+            ])
+        let agentKey =
+            try setup.call(
+                ClientCommands.keys, "CreateKey",
+                ["name": .string("bench-agent-\(getpid())"), "role": "agent", "providers": [.string(provider)]]
+            )["rows"]?.arrayValue?.first?["result"]?.stringValue ?? ""
         let submitBody = JSON.serialize(
             ["providerName": .string(provider), "modelName": "noop", "inputParams": ["rows": [["x": 1.5]]]])
         let headers: [(name: String, value: String)] = [
             (name: "Content-Type", value: "application/json"), (name: "appKey", value: adminKey),
         ]
-        print("assay bench: \(serverCount) server(s), store \(args.value("database") == nil ? "sqlite" : "postgresql"), "
-            + "\(connections) connections")
+        print(
+            "assay bench: \(serverCount) server(s), store \(args.value("database") == nil ? "sqlite" : "postgresql"), "
+                + "\(connections) connections")
         flushStandardOutput()
 
         // 1. SubmitJob throughput.
         let submitted = load(servers, connections: connections, seconds: seconds, body: submitBody, headers: headers)
-        print(line("submit_jobs_per_second", submitted.perSecond, "SubmitJob over HTTP, durable, \(submitted.requests) jobs"))
+        print(
+            line(
+                "submit_jobs_per_second", submitted.perSecond,
+                "SubmitJob over HTTP, durable, \(submitted.requests) jobs"))
 
         // 2. End to end: in-process agents with a no-op handler drain the backlog.
         let agents = try servers.enumerated().map { i, server in
@@ -90,13 +98,16 @@ enum BenchCommand {
         waitUntil { agents.reduce(0) { $0 + $1.completed } >= submitted.requests }
         let drainSeconds = monotonic() - drainStart
         let drained = agents.reduce(0) { $0 + $1.completed }
-        print(line("end_to_end_jobs_per_second", Double(drained) / drainSeconds,
-            "agent protocol, no-op in-process agent, \(drained) queued jobs"))
+        print(
+            line(
+                "end_to_end_jobs_per_second", Double(drained) / drainSeconds,
+                "agent protocol, no-op in-process agent, \(drained) queued jobs"))
 
         // 2b. Steady state: submitters and agents at once.
         let before = agents.reduce(0) { $0 + $1.completed }
         let steadyStart = monotonic()
-        let steadySubmitted = load(servers, connections: connections, seconds: seconds, body: submitBody, headers: headers)
+        let steadySubmitted = load(
+            servers, connections: connections, seconds: seconds, body: submitBody, headers: headers)
         waitUntil { agents.reduce(0) { $0 + $1.completed } - before >= steadySubmitted.requests }
         let steady = Double(agents.reduce(0) { $0 + $1.completed } - before) / (monotonic() - steadyStart)
         print(line("steady_end_to_end_jobs_per_second", steady, "submit and run at once"))
@@ -104,7 +115,8 @@ enum BenchCommand {
         // 3. ExecuteJob round trips.
         let executeBody = JSON.serialize(
             ["providerName": .string(provider), "modelName": "noop", "inputParams": ["rows": [["x": 2]]]])
-        let latencies = try executeLatencies(port: servers[0].port, headers: headers, body: executeBody, count: executes)
+        let latencies = try executeLatencies(
+            port: servers[0].port, headers: headers, body: executeBody, count: executes)
         print(line("execute_median_ms", percentile(latencies, 0.5) * 1000, "ExecuteJob round trip, one caller"))
         print(line("execute_p99_ms", percentile(latencies, 0.99) * 1000, "\(latencies.count) calls"))
 
@@ -132,7 +144,8 @@ enum BenchCommand {
 
     /// Runs the SubmitJob load against every server at once, splitting the connections among them.
     static func load(
-        _ servers: [ServerChild], connections: Int, seconds: Double, body: [UInt8], headers: [(name: String, value: String)]
+        _ servers: [ServerChild], connections: Int, seconds: Double, body: [UInt8],
+        headers: [(name: String, value: String)]
     ) -> (requests: Int, perSecond: Double) {
         let total = Mutex<(Int, Double)>((0, 0))
         let group = DispatchGroup()
@@ -158,10 +171,12 @@ enum BenchCommand {
         for _ in 0..<count {
             let start = monotonic()
             let response = try client.send(
-                method: "POST", path: "/Thingworx/Resources/TW.AnalysisServices.JobManagementServicesAPI/Services/ExecuteJob",
+                method: "POST",
+                path: "/Thingworx/Resources/TW.AnalysisServices.JobManagementServicesAPI/Services/ExecuteJob",
                 headers: headers, body: body)
             guard response.status == 200 else {
-                throw CLIError("ExecuteJob answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
+                throw CLIError(
+                    "ExecuteJob answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
             }
             latencies.append(monotonic() - start)
         }

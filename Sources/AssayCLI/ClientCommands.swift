@@ -1,7 +1,8 @@
+import AssayInfotable
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import AssayInfotable
 
 /// The client subcommands: one per service, printing tables (or JSON with `--json`).
 enum ClientCommands {
@@ -50,8 +51,10 @@ enum ClientCommands {
             if let custom = args.value("custom") { p["customData"] = try json(custom, "--custom") }
             output = try client.call(jobs, command == "submit" ? "SubmitJob" : "ExecuteJob", p)
         case "status", "results", "errors", "retry":
-            let service = ["status": "GetJobStatus", "results": "GetJobResults", "errors": "GetJobErrors",
-                           "retry": "RetryJob"][command]!
+            let service = [
+                "status": "GetJobStatus", "results": "GetJobResults", "errors": "GetJobErrors",
+                "retry": "RetryJob",
+            ][command]!
             output = try client.call(jobs, service, try jobParameters(args))
         case "files":
             output = try client.call(jobs, "GetJobResultFiles", try jobParameters(args))
@@ -65,7 +68,8 @@ enum ClientCommands {
         case "keys":
             output = try keyCommand(args, client)
         case "call":
-            let body = args.positional.count > 2 ? try json(args.positional[2], "the parameters") : .object(JSONObject())
+            let body =
+                args.positional.count > 2 ? try json(args.positional[2], "the parameters") : .object(JSONObject())
             guard let object = body.objectValue else { throw CLIError("the parameters must be a JSON object") }
             output = try client.call(try args.positional(0, "resource"), try args.positional(1, "service"), object)
         default:
@@ -175,7 +179,8 @@ enum ClientCommands {
             return try client.call(providers, action == "create" ? "CreateProvider" : "UpdateProvider", p)
         case "delete":
             return try client.call(
-                providers, "DeleteProvider", JSONObject([("providerName", .string(try args.positional(1, "provider name")))]))
+                providers, "DeleteProvider",
+                JSONObject([("providerName", .string(try args.positional(1, "provider name")))]))
         case "clients":
             return try client.call(
                 providers, "GetConnectedClients",
@@ -250,7 +255,8 @@ enum ClientCommands {
             }
             return try client.call(keys, "CreateKey", p)
         case "delete":
-            return try client.call(keys, "DeleteKey", JSONObject([("name", .string(try args.positional(1, "key name")))]))
+            return try client.call(
+                keys, "DeleteKey", JSONObject([("name", .string(try args.positional(1, "key name")))]))
         default:
             throw CLIError("unknown keys action '\(action)'; use list, create or delete")
         }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import AssayAPI
 import AssayEngine
 import AssayHTTP
@@ -9,18 +6,26 @@ import AssayProviders
 import AssayStore
 import Dispatch
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `assay serve`: opens the store, makes the first admin key, starts the engine and the HTTP server,
 /// and stops them in order on SIGTERM or SIGINT.
 enum ServeCommand {
     static let usage = """
         usage: assay serve [--data DIR] [--host H] [--port P] [--database URL] [--max-body-bytes N]
-                           [--threads N] [--lease-seconds S] [--log-level debug|info|warning|error]
+                           [--threads N] [--lease-seconds S] [--max-in-flight N]
+                           [--log-level debug|info|warning|error]
         """
 
     static func run(_ words: [String]) throws -> Int32 {
         let args = try Arguments(
             words,
-            valued: ["data", "host", "port", "database", "max-body-bytes", "threads", "lease-seconds", "log-level"],
+            valued: [
+                "data", "host", "port", "database", "max-body-bytes", "threads", "lease-seconds", "log-level",
+                "max-in-flight",
+            ],
             flags: ["help"])
         if args.flag("help") {
             print(usage)
@@ -76,7 +81,10 @@ enum ServeCommand {
         }
         if let threads = try args.int("threads") { http.threads = max(1, threads) }
         http.payloadTooLarge = { limit in APIServer.errorResponse(.payloadTooLarge(limit: limit)) }
-        let server = HTTPServer(configuration: http, handler: APIServer(engine: engine, keys: keys))
+        let maxInFlight = try args.int("max-in-flight") ?? 4096
+        guard maxInFlight > 0 else { throw CLIError("--max-in-flight must be positive") }
+        let api = APIServer(engine: engine, keys: keys, maxInFlight: maxInFlight)
+        let server = HTTPServer(configuration: http, handler: api)
         do {
             try server.start()
         } catch {

@@ -1,8 +1,9 @@
+import AssayHTTP
+import AssayInfotable
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import AssayHTTP
-import AssayInfotable
 
 /// The command line's connection to a server: calls services and turns error bodies into one-line
 /// errors. The server comes from `--url` or `ASSAY_URL`, the key from `--key`, `ASSAY_KEY`, or

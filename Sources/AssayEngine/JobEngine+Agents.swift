@@ -52,8 +52,10 @@ extension JobEngine {
             client: client, attempts: [], leaseSeconds: configuration.leaseSeconds, now: client.lastHeartbeat)
         Log.info(
             "agent connected",
-            ["provider": agent.provider, "client": agent.clientId, "host": agent.hostName,
-             "models": agent.models.joined(separator: ",")])
+            [
+                "provider": agent.provider, "client": agent.clientId, "host": agent.hostName,
+                "models": agent.models.joined(separator: ","),
+            ])
     }
 
     /// The models an agent said it runs, from this server's memory or, when it connected to another
@@ -105,8 +107,10 @@ extension JobEngine {
             // it is known again from this heartbeat on.
             let models = agentModels.withLock { $0[clientId] } ?? []
             client = ClientRecord(
-                clientId: clientId, provider: provider, hostName: "", modelsJSON: JSON.string(.array(
-                    models.map { .string($0) })), capacity: 0, runningJobs: 0, lastHeartbeat: now, healthJSON: "{}")
+                clientId: clientId, provider: provider, hostName: "",
+                modelsJSON: JSON.string(
+                    .array(
+                        models.map { .string($0) })), capacity: 0, runningJobs: 0, lastHeartbeat: now, healthJSON: "{}")
         }
         guard var client else { return attempts }
         client.lastHeartbeat = now
@@ -177,7 +181,8 @@ extension JobEngine {
                 provider: provider, jobId: jobId, token: token, results: JSON.serialize(table.json), now: now)
         } catch let error as AssayError where error.code == "RESULT_INVALID" || error.code == "INVALID_INPUT" {
             let failure = JobFailure(errorCode: "RESULT_INVALID", message: error.message, details: "")
-            let failed = try await store.fail(provider: provider, jobId: jobId, token: token, failure: failure, now: now)
+            let failed = try await store.fail(
+                provider: provider, jobId: jobId, token: token, failure: failure, now: now)
             logFailure(failed, failure)
             return failed
         }
@@ -218,7 +223,9 @@ extension JobEngine {
         let outcome = job.status == .failed ? "job failed" : "job attempt failed, will retry"
         Log.info(
             outcome,
-            ["job.id": job.id, "provider": job.provider, "model": job.model, "attempt": String(job.attempt),
-             "error": failure.errorCode])
+            [
+                "job.id": job.id, "provider": job.provider, "model": job.model, "attempt": String(job.attempt),
+                "error": failure.errorCode,
+            ])
     }
 }

@@ -14,7 +14,8 @@ extension JobEngine {
                     Log.info("maintenance role taken", ["server": serverClientId])
                     wasLeader = true
                 }
-                await runMaintenance(purge: ContinuousClock.now - lastPurge >= .seconds(configuration.purgeIntervalSeconds))
+                await runMaintenance(
+                    purge: ContinuousClock.now - lastPurge >= .seconds(configuration.purgeIntervalSeconds))
                 if ContinuousClock.now - lastPurge >= .seconds(configuration.purgeIntervalSeconds) {
                     lastPurge = ContinuousClock.now
                 }
@@ -33,8 +34,10 @@ extension JobEngine {
             for job in try await store.rescueExpiredLeases(now: now) {
                 Log.warning(
                     "lease expired, job taken back",
-                    ["job.id": job.id, "provider": job.provider, "model": job.model, "attempt": String(job.attempt),
-                     "status": job.status.rawValue])
+                    [
+                        "job.id": job.id, "provider": job.provider, "model": job.model, "attempt": String(job.attempt),
+                        "status": job.status.rawValue,
+                    ])
             }
             for job in try await store.expireClients(leaseSeconds: configuration.leaseSeconds, now: now) {
                 Log.warning(

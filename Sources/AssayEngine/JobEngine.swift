@@ -289,7 +289,8 @@ struct ExtraParams {
         if let value = object["timeoutSeconds"], !value.isNull {
             guard let t = value.doubleValue, t >= 0, t <= 7 * 86400 else {
                 throw AssayError.badRequest(
-                    "extraParams.timeoutSeconds must be a number of seconds from 0 to 604800, got \(JSON.string(value)).")
+                    "extraParams.timeoutSeconds must be a number of seconds from 0 to 604800, got \(JSON.string(value))."
+                )
             }
             timeoutSeconds = t
         }

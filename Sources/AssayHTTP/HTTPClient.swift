@@ -111,7 +111,8 @@ public final class HTTPClient {
                 return response
             } catch let failure as TransferFailure {
                 close()
-                let retry = !retried && wasReused && !responseStarted
+                let retry =
+                    !retried && wasReused && !responseStarted
                     && (failedOnWrite || Self.isIdempotent(method))
                 guard retry else {
                     throw HTTPError("\(method) http://\(host):\(port)\(path) failed: \(failure.reason)")

@@ -20,11 +20,13 @@ public enum HTTPLoad {
         var threads: [pthread_t] = []
         for _ in 0..<max(1, connections) {
             var thread = pthread_t()
-            let created = pthread_create(&thread, nil, { argument in
-                let plan = Unmanaged<LoadPlan>.fromOpaque(argument!).takeRetainedValue()
-                plan.drive()
-                return nil
-            }, Unmanaged.passRetained(plan).toOpaque())
+            let created = pthread_create(
+                &thread, nil,
+                { argument in
+                    let plan = Unmanaged<LoadPlan>.fromOpaque(argument!).takeRetainedValue()
+                    plan.drive()
+                    return nil
+                }, Unmanaged.passRetained(plan).toOpaque())
             if created == 0 {
                 threads.append(thread)
             } else {

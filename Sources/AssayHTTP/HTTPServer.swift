@@ -79,10 +79,12 @@ public final class HTTPServer: Sendable {
     /// Answers parked requests with 503, closes every connection and the listening socket; returns when no server
     /// thread runs any more. Stopping a stopped server does nothing.
     public func stop() {
-        guard let stopping = running.withLock({ running -> Running? in
-            defer { running = nil }
-            return running
-        }) else { return }
+        guard
+            let stopping = running.withLock({ running -> Running? in
+                defer { running = nil }
+                return running
+            })
+        else { return }
         stopping.core.takeUnretainedValue().drain()
         MHD_stop_daemon(stopping.daemon)  // also closes the listening socket
         stopping.core.release()

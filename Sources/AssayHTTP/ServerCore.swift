@@ -208,12 +208,14 @@ private func collectHeaders(_ connection: OpaquePointer) -> [(name: String, valu
     var headers: [(name: String, value: String)] = []
     headers.reserveCapacity(8)
     _ = withUnsafeMutablePointer(to: &headers) { pointer in
-        MHD_get_connection_values_n(connection, .HEADER_KIND, { cls, _, key, keySize, value, valueSize in
-            guard let cls, let key else { return .YES }
-            let headers = cls.assumingMemoryBound(to: [(name: String, value: String)].self)
-            headers.pointee.append((name: lowercasedString(key, keySize), value: decodedString(value, valueSize)))
-            return .YES
-        }, pointer)
+        MHD_get_connection_values_n(
+            connection, .HEADER_KIND,
+            { cls, _, key, keySize, value, valueSize in
+                guard let cls, let key else { return .YES }
+                let headers = cls.assumingMemoryBound(to: [(name: String, value: String)].self)
+                headers.pointee.append((name: lowercasedString(key, keySize), value: decodedString(value, valueSize)))
+                return .YES
+            }, pointer)
     }
     return headers
 }
@@ -221,12 +223,14 @@ private func collectHeaders(_ connection: OpaquePointer) -> [(name: String, valu
 private func collectQuery(_ connection: OpaquePointer) -> [String: String] {
     var query: [String: String] = [:]
     _ = withUnsafeMutablePointer(to: &query) { pointer in
-        MHD_get_connection_values_n(connection, .GET_ARGUMENT_KIND, { cls, _, key, keySize, value, valueSize in
-            guard let cls, let key else { return .YES }
-            let query = cls.assumingMemoryBound(to: [String: String].self)
-            query.pointee[decodedString(key, keySize)] = decodedString(value, valueSize)
-            return .YES
-        }, pointer)
+        MHD_get_connection_values_n(
+            connection, .GET_ARGUMENT_KIND,
+            { cls, _, key, keySize, value, valueSize in
+                guard let cls, let key else { return .YES }
+                let query = cls.assumingMemoryBound(to: [String: String].self)
+                query.pointee[decodedString(key, keySize)] = decodedString(value, valueSize)
+                return .YES
+            }, pointer)
     }
     return query
 }

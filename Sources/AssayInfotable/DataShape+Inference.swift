@@ -19,15 +19,17 @@ extension DataShape {
                 }
             }
         }
-        return DataShape(names.enumerated().map { index, name in
-            var field = FieldDefinition(name: name, baseType: kinds[name]!.baseType, ordinal: index + 1)
-            if field.baseType == .infotable, let tables = nestedTables[name] {
-                // A shape one of the tables declares beats a guess from all of their rows.
-                field.dataShape = tables.first { !$0.dataShape.fields.isEmpty }?.dataShape
-                    ?? DataShape.inferred(from: tables.flatMap(\.rows))
-            }
-            return field
-        })
+        return DataShape(
+            names.enumerated().map { index, name in
+                var field = FieldDefinition(name: name, baseType: kinds[name]!.baseType, ordinal: index + 1)
+                if field.baseType == .infotable, let tables = nestedTables[name] {
+                    // A shape one of the tables declares beats a guess from all of their rows.
+                    field.dataShape =
+                        tables.first { !$0.dataShape.fields.isEmpty }?.dataShape
+                        ?? DataShape.inferred(from: tables.flatMap(\.rows))
+                }
+                return field
+            })
     }
 }
 

@@ -14,8 +14,9 @@ extension DataShape {
             do {
                 json = try JSON.parse(text)
             } catch {
-                throw .badRequest("The data shape is a string but not valid JSON (\(error)); send a JSON array of "
-                    + "field objects.")
+                throw .badRequest(
+                    "The data shape is a string but not valid JSON (\(error)); send a JSON array of "
+                        + "field objects.")
             }
         }
         guard let array = json.arrayValue else {
@@ -31,20 +32,21 @@ extension DataShape {
     }
 
     public var manualJSON: JSONValue {
-        .array(fields.indices.map { index in
-            let field = fields[index]
-            var object = JSONObject()
-            object.appendUnchecked("name", .string(field.name))
-            object.appendUnchecked("baseType", .string(field.baseType.rawValue))
-            object.appendUnchecked("ordinal", .int(writtenOrdinal(index)))
-            object.appendUnchecked("description", .string(field.description))
-            if let value = field.defaultValue { object.appendUnchecked("defaultValue", value) }
-            if let value = field.minValue { object.appendUnchecked("minValue", .double(value)) }
-            if let value = field.maxValue { object.appendUnchecked("maxValue", .double(value)) }
-            if let value = field.unit { object.appendUnchecked("unit", .string(value)) }
-            if let nested = field.dataShape { object.appendUnchecked("fieldDefinitions", nested.manualJSON) }
-            return .object(object)
-        })
+        .array(
+            fields.indices.map { index in
+                let field = fields[index]
+                var object = JSONObject()
+                object.appendUnchecked("name", .string(field.name))
+                object.appendUnchecked("baseType", .string(field.baseType.rawValue))
+                object.appendUnchecked("ordinal", .int(writtenOrdinal(index)))
+                object.appendUnchecked("description", .string(field.description))
+                if let value = field.defaultValue { object.appendUnchecked("defaultValue", value) }
+                if let value = field.minValue { object.appendUnchecked("minValue", .double(value)) }
+                if let value = field.maxValue { object.appendUnchecked("maxValue", .double(value)) }
+                if let value = field.unit { object.appendUnchecked("unit", .string(value)) }
+                if let nested = field.dataShape { object.appendUnchecked("fieldDefinitions", nested.manualJSON) }
+                return .object(object)
+            })
     }
 
     /// The shape of `fieldsInfotable`'s rows.
@@ -92,12 +94,14 @@ extension FieldDefinition {
         }
         for key in object.keys where !DataShape.manualKeys.contains(key) {
             throw FieldDefinition.fieldError(
-                name, "Field '\(name)' has an unknown key '\(key)'; accepted keys are "
+                name,
+                "Field '\(name)' has an unknown key '\(key)'; accepted keys are "
                     + DataShape.manualKeys.joined(separator: ", ") + ".")
         }
         guard let typeText = object["baseType"]?.stringValue else {
             throw FieldDefinition.fieldError(
-                name, "Field '\(name)' needs a 'baseType' string, one of "
+                name,
+                "Field '\(name)' needs a 'baseType' string, one of "
                     + BaseType.allCases.map(\.rawValue).joined(separator: ", ") + ".")
         }
         self.init(name: name, baseType: try BaseType.parse(typeText, field: name))

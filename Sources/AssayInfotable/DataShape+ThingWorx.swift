@@ -69,7 +69,8 @@ extension FieldDefinition {
         }
         guard let typeText = object["baseType"]?.stringValue else {
             throw FieldDefinition.fieldError(
-                name, "Field '\(name)' needs a 'baseType' string, one of "
+                name,
+                "Field '\(name)' needs a 'baseType' string, one of "
                     + BaseType.allCases.map(\.rawValue).joined(separator: ", ") + ".")
         }
         let aspects = object["aspects"]?.objectValue ?? JSONObject()

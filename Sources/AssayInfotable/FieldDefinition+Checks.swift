@@ -42,7 +42,8 @@ extension FieldDefinition {
         }
         if dataShape != nil && baseType != .infotable {
             throw FieldDefinition.fieldError(
-                name, "Field '\(name)' is \(baseType.rawValue) but has nested field definitions; only INFOTABLE "
+                name,
+                "Field '\(name)' is \(baseType.rawValue) but has nested field definitions; only INFOTABLE "
                     + "fields can.")
         }
         if let value = defaultValue {

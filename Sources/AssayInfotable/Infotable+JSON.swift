@@ -57,10 +57,11 @@ extension Infotable {
                 }
             }
         }
-        return .object(JSONObject([
-            ("dataShape", shape.thingworxJSON),
-            ("rows", .array(outputRows.map(JSONValue.object))),
-        ]))
+        return .object(
+            JSONObject([
+                ("dataShape", shape.thingworxJSON),
+                ("rows", .array(outputRows.map(JSONValue.object))),
+            ]))
     }
 
     /// A nested table with a `dataShape`; a value that is not a readable table is left as it was.

@@ -45,11 +45,14 @@ public final class PMMLModelRuntime: ModelRuntime {
                 outputs = try evaluator.score(values)
             } catch {
                 throw AssayError.invalidInput(
-                    row: index, field: error.field, "Row \(index)" + (error.field.map { ", field '\($0)'" } ?? "")
+                    row: index, field: error.field,
+                    "Row \(index)" + (error.field.map { ", field '\($0)'" } ?? "")
                         + ": \(error.message)")
             }
             var result = JSONObject()
-            for (i, name) in resultNames.enumerated() { result.appendUnchecked(name, PMMLModelRuntime.json(outputs[i])) }
+            for (i, name) in resultNames.enumerated() {
+                result.appendUnchecked(name, PMMLModelRuntime.json(outputs[i]))
+            }
             rows.append(result)
         }
         return Infotable(dataShape: try describeShape(model), rows: rows)

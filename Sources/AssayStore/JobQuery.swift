@@ -54,8 +54,9 @@ public struct JobQuery: Sendable, Equatable {
     public var sorts: [JobSort]
     public var limit: Int
 
-    public init(filter: JobFilter? = nil, values: [[(JobField, JSONValue)]] = [], sorts: [JobSort] = [], limit: Int = 500)
-    {
+    public init(
+        filter: JobFilter? = nil, values: [[(JobField, JSONValue)]] = [], sorts: [JobSort] = [], limit: Int = 500
+    ) {
         self.filter = filter
         self.values = values
         self.sorts = sorts

@@ -230,8 +230,9 @@ public struct JobErrorRecord: Sendable, Equatable {
     public var details: String
     public var timestamp: Millis
 
-    public init(jobId: String, attempt: Int, errorCode: String, errorMessage: String, details: String, timestamp: Millis)
-    {
+    public init(
+        jobId: String, attempt: Int, errorCode: String, errorMessage: String, details: String, timestamp: Millis
+    ) {
         self.jobId = jobId
         self.attempt = attempt
         self.errorCode = errorCode

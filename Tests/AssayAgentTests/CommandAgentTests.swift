@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Testing
 
 @testable import AssayAgent
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Argument parsing of `assay agent`.
 @Suite struct CommandAgentTests {
@@ -40,7 +41,8 @@ import Testing
     }
 
     @Test func defaultsComeFromTheEnvironment() throws {
-        let o = try parse(["--provider", "p", "--model", "m=true"], env: ["ASSAY_URL": "http://s:1", "ASSAY_KEY": "e"])
+        let o = try parse(
+            ["--provider", "p", "--model", "m=true"], env: ["ASSAY_URL": "http://s:1", "ASSAY_KEY": "e"])
         #expect(o.url == "http://s:1")
         #expect(o.key == "e")
         #expect(o.concurrency >= 1)

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import AssayInfotable
 import Testing
 
 @testable import AssayAgent
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// CommandJobHandler against real `/bin/sh` commands, each test in its own base folder.
 @Suite final class CommandJobHandlerTests {
@@ -151,7 +152,8 @@ import Testing
     }
 
     @Test func sessionFolderIsKeptAcrossJobs() throws {
-        let command = #"echo "$ASSAY_SESSION_ID" >> "$ASSAY_SESSION_DIR/log"; "#
+        let command =
+            #"echo "$ASSAY_SESSION_ID" >> "$ASSAY_SESSION_DIR/log"; "#
             + #"n=$(wc -l < "$ASSAY_SESSION_DIR/log"); echo "[{\"n\": $n}]""#
         let h = try handler(["m": command])
         let first = h.run(job(id: "a", token: 1, session: "s/1"), cancellation: CancellationFlag())

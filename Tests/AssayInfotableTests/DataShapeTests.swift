@@ -1,6 +1,7 @@
 /// Data shapes in the ThingWorx and the manual form, their refusals, inference and the field rows of
 /// GetModelDatashapes.
 import Testing
+
 @testable import AssayInfotable
 
 struct DataShapeThingWorxTests {
@@ -31,26 +32,33 @@ struct DataShapeThingWorxTests {
         #expect(try DataShape(thingworx: written) == shape)
         #expect(written["fieldDefinitions"]?.objectValue?.keys == ["id", "temp", "when", "readings"])
         #expect(written["fieldDefinitions"]?["temp"]?["aspects"]?["unit"] == "C")
-        #expect(written["fieldDefinitions"]?["readings"]?["dataShape"]?["fieldDefinitions"]?["v"]?["baseType"]
-            == "INTEGER")
+        #expect(
+            written["fieldDefinitions"]?["readings"]?["dataShape"]?["fieldDefinitions"]?["v"]?["baseType"]
+                == "INTEGER")
     }
 
     @Test func aNestedShapeInlineInTheAspectsIsReadButANamedOneIsIgnored() throws {
-        let inline = try DataShape(thingworx: json("""
-            {"fieldDefinitions": {"t": {"baseType": "INFOTABLE",
-              "aspects": {"dataShape": {"fieldDefinitions": {"a": {"baseType": "BOOLEAN"}}}}}}}
-            """))
+        let inline = try DataShape(
+            thingworx: json(
+                """
+                {"fieldDefinitions": {"t": {"baseType": "INFOTABLE",
+                  "aspects": {"dataShape": {"fieldDefinitions": {"a": {"baseType": "BOOLEAN"}}}}}}}
+                """))
         #expect(inline["t"]?.dataShape?["a"]?.baseType == .boolean)
-        let named = try DataShape(thingworx: json("""
-            {"fieldDefinitions": {"t": {"baseType": "INFOTABLE", "aspects": {"dataShape": "SomeShape"}}}}
-            """))
+        let named = try DataShape(
+            thingworx: json(
+                """
+                {"fieldDefinitions": {"t": {"baseType": "INFOTABLE", "aspects": {"dataShape": "SomeShape"}}}}
+                """))
         #expect(named["t"]?.dataShape == nil)
     }
 
     @Test func missingOrdinalsFollowDocumentOrder() throws {
-        let shape = try DataShape(thingworx: json("""
-            {"fieldDefinitions": {"b": {"baseType": "STRING"}, "a": {"baseType": "number"}}}
-            """))
+        let shape = try DataShape(
+            thingworx: json(
+                """
+                {"fieldDefinitions": {"b": {"baseType": "STRING"}, "a": {"baseType": "number"}}}
+                """))
         #expect(shape.fields.map(\.name) == ["b", "a"])
         #expect(shape["a"]?.baseType == .number)
     }
@@ -61,14 +69,23 @@ struct DataShapeThingWorxTests {
         ("{\"fieldDefinitions\": {\"x\": {}}}", "x", "needs a 'baseType'"),
         ("{\"fieldDefinitions\": {\"x\": 3}}", "x", "must be an object"),
         ("{\"fieldDefinitions\": {\"x\": {\"baseType\": \"NUMBER\", \"ordinal\": -1}}}", "x", "ordinal"),
-        ("{\"fieldDefinitions\": {\"x\": {\"baseType\": \"NUMBER\", \"aspects\": {\"minValue\": 5, \"maxValue\": 1}}}}",
-         "x", "above its maxValue"),
-        ("{\"fieldDefinitions\": {\"x\": {\"baseType\": \"STRING\", \"aspects\": {\"maxValue\": 1}}}}", "x",
-         "cannot have a minValue"),
-        ("{\"fieldDefinitions\": {\"x\": {\"baseType\": \"NUMBER\", \"aspects\": {\"defaultValue\": \"hot\"}}}}", "x",
-         "defaultValue"),
-        ("{\"fieldDefinitions\": {\"t\": {\"baseType\": \"INFOTABLE\", \"dataShape\": "
-            + "{\"fieldDefinitions\": {\"v\": {\"baseType\": \"REAL\"}}}}}}", "t.v", "nested fields of 't'"),
+        (
+            "{\"fieldDefinitions\": {\"x\": {\"baseType\": \"NUMBER\", \"aspects\": {\"minValue\": 5, \"maxValue\": 1}}}}",
+            "x", "above its maxValue"
+        ),
+        (
+            "{\"fieldDefinitions\": {\"x\": {\"baseType\": \"STRING\", \"aspects\": {\"maxValue\": 1}}}}", "x",
+            "cannot have a minValue"
+        ),
+        (
+            "{\"fieldDefinitions\": {\"x\": {\"baseType\": \"NUMBER\", \"aspects\": {\"defaultValue\": \"hot\"}}}}",
+            "x",
+            "defaultValue"
+        ),
+        (
+            "{\"fieldDefinitions\": {\"t\": {\"baseType\": \"INFOTABLE\", \"dataShape\": "
+                + "{\"fieldDefinitions\": {\"v\": {\"baseType\": \"REAL\"}}}}}}", "t.v", "nested fields of 't'"
+        ),
     ])
     func badDefinitionsAreRefusedNamingTheField(text: String, field: String, words: String) {
         let error = assayError { () throws(AssayError) in _ = try DataShape(thingworx: json(text)) }
@@ -125,14 +142,18 @@ struct DataShapeManualTests {
         ("[{\"name\": \"a\", \"baseType\": \"DECIMAL\"}]", "a", "'DECIMAL'"),
         ("[{\"name\": \"a\", \"baseType\": \"INTEGER\", \"defaultValue\": 1.5}]", "a", "not a whole number"),
         ("[{\"name\": \"a\", \"baseType\": \"BOOLEAN\", \"defaultValue\": \"yes\"}]", "a", "expected a BOOLEAN"),
-        ("[{\"name\": \"a\", \"baseType\": \"NUMBER\", \"defaultValue\": 500, \"maxValue\": 100}]", "a",
-         "above the maximum"),
+        (
+            "[{\"name\": \"a\", \"baseType\": \"NUMBER\", \"defaultValue\": 500, \"maxValue\": 100}]", "a",
+            "above the maximum"
+        ),
         ("[{\"name\": \"a\", \"baseType\": \"NUMBER\", \"minValue\": 2, \"maxValue\": 1}]", "a", "above its maxValue"),
         ("[{\"name\": \"a\", \"baseType\": \"NUMBER\", \"minValue\": \"low\"}]", "a", "must be a number"),
         ("[{\"name\": \"a\", \"baseType\": \"NUMBER\", \"unit\": 3}]", "a", "must be a string"),
         ("[{\"name\": \"a\", \"baseType\": \"STRING\", \"fieldDefinitions\": []}]", "a", "only INFOTABLE"),
-        ("[{\"name\": \"t\", \"baseType\": \"INFOTABLE\", \"fieldDefinitions\": [{\"name\": \"v\"}]}]", "t.v",
-         "needs a 'baseType'"),
+        (
+            "[{\"name\": \"t\", \"baseType\": \"INFOTABLE\", \"fieldDefinitions\": [{\"name\": \"v\"}]}]", "t.v",
+            "needs a 'baseType'"
+        ),
     ])
     func badFieldsAreRefusedNamingTheField(text: String, field: String, words: String) {
         let error = assayError { () throws(AssayError) in _ = try DataShape(manual: json(text)) }
@@ -154,10 +175,11 @@ struct DataShapeManualTests {
     @Test func theFieldRowsInfotableDescribesEveryField() throws {
         let shape = try DataShape(manual: json(Self.sample))
         let fields = shape.fieldsInfotable
-        #expect(fields.dataShape.fields.map(\.name) == [
-            "name", "baseType", "ordinal", "description", "defaultValue", "minValue", "maxValue", "unit",
-            "fieldDefinitions",
-        ])
+        #expect(
+            fields.dataShape.fields.map(\.name) == [
+                "name", "baseType", "ordinal", "description", "defaultValue", "minValue", "maxValue", "unit",
+                "fieldDefinitions",
+            ])
         #expect(fields.rows.count == 3)
         #expect(fields.rows[0]["maxValue"] == .double(100) && fields.rows[0]["unit"] == "C")
         #expect(fields.rows[1]["minValue"] == .null && fields.rows[1]["description"] == "how many")
@@ -176,9 +198,10 @@ struct DataShapeInferenceTests {
         ]
         let shape = DataShape.inferred(from: rows)
         #expect(shape.fields.map(\.name) == ["n", "b", "s", "nul", "arr", "mix", "obj", "late", "t"])
-        #expect(shape.fields.map(\.baseType) == [
-            .number, .boolean, .string, .string, .json, .json, .json, .string, .infotable,
-        ])
+        #expect(
+            shape.fields.map(\.baseType) == [
+                .number, .boolean, .string, .string, .json, .json, .json, .string, .infotable,
+            ])
         #expect(shape.fields.map(\.ordinal) == Array(1...9))
         #expect(shape["t"]?.dataShape?["v"]?.baseType == .number)
     }

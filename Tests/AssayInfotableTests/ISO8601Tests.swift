@@ -1,5 +1,6 @@
 /// ISO 8601 timestamps, as DATETIME values accept them and the CLI prints them.
 import Testing
+
 @testable import AssayInfotable
 
 struct ISO8601Tests {

@@ -1,11 +1,13 @@
 /// Infotables read from and written to JSON: structure errors, the dataShape always written, shapes
 /// inferred for tables sent without one, nested tables, and the single-value and empty tables.
 import Testing
+
 @testable import AssayInfotable
 
 struct InfotableJSONTests {
     @Test func aTableWithShapeAndRowsIsRead() throws {
-        let t = try table("""
+        let t = try table(
+            """
             {"dataShape": {"fieldDefinitions": {
                "x": {"name": "x", "baseType": "NUMBER", "ordinal": 1, "description": "", "aspects": {}},
                "id": {"name": "id", "baseType": "STRING", "ordinal": 2, "description": "", "aspects": {}}}},
@@ -26,10 +28,11 @@ struct InfotableJSONTests {
         #expect(try Infotable(json: .string("{\"rows\": [{\"a\": 1}]}")).rows.count == 1)
     }
 
-    @Test(arguments: [
-        ("[]", nil), ("{\"rows\": {}}", nil), ("{\"rows\": [{}, 3]}", 1), ("{\"rows\": [[1]]}", 0),
-        ("{\"dataShape\": 4, \"rows\": []}", nil), ("\"{bad\"", nil),
-    ] as [(String, Int?)])
+    @Test(
+        arguments: [
+            ("[]", nil), ("{\"rows\": {}}", nil), ("{\"rows\": [{}, 3]}", 1), ("{\"rows\": [[1]]}", 0),
+            ("{\"dataShape\": 4, \"rows\": []}", nil), ("\"{bad\"", nil),
+        ] as [(String, Int?)])
     func structuralProblemsAreBadRequestsNamingTheRow(text: String, row: Int?) {
         let error = assayError { () throws(AssayError) in _ = try table(text) }
         #expect(error?.code == "BAD_REQUEST")
@@ -52,9 +55,11 @@ struct InfotableJSONTests {
     }
 
     @Test func nestedTablesAreWrittenWithShapesAtEveryDepth() throws {
-        let written = try table("""
+        let written = try table(
+            """
             {"rows": [{"outer": {"rows": [{"inner": {"rows": [{"deep": true}]}}]}}]}
-            """).json
+            """
+        ).json
         let outer = written["rows"]?.arrayValue?[0]["outer"]
         #expect(outer?["dataShape"]?["fieldDefinitions"]?["inner"]?["baseType"] == "INFOTABLE")
         let inner = outer?["rows"]?.arrayValue?[0]["inner"]
@@ -74,8 +79,9 @@ struct InfotableJSONTests {
         let t = Infotable.single("result", .string, "abc")
         #expect(t.dataShape.fields.map(\.name) == ["result"] && t.dataShape.fields[0].baseType == .string)
         #expect(t.rows == [JSONObject([("result", "abc")])])
-        #expect(JSON.string(t.json) == "{\"dataShape\":{\"fieldDefinitions\":{\"result\":{\"name\":\"result\","
-            + "\"baseType\":\"STRING\",\"ordinal\":1,\"description\":\"\",\"aspects\":{}}}},"
-            + "\"rows\":[{\"result\":\"abc\"}]}")
+        #expect(
+            JSON.string(t.json) == "{\"dataShape\":{\"fieldDefinitions\":{\"result\":{\"name\":\"result\","
+                + "\"baseType\":\"STRING\",\"ordinal\":1,\"description\":\"\",\"aspects\":{}}}},"
+                + "\"rows\":[{\"result\":\"abc\"}]}")
     }
 }

@@ -1,6 +1,7 @@
 /// Rows checked against a data shape (SPEC §3): every base type's accepted and refused values, the
 /// error's row, field and message, defaults, bounds, dates, shape agreement and nested tables.
 import Testing
+
 @testable import AssayInfotable
 
 struct InfotableValidationTests {
@@ -111,12 +112,14 @@ struct InfotableValidationTests {
     }
 
     @Test func missingAndNullValuesTakeTheDefaultOrAnExplicitNull() throws {
-        let shape = try DataShape(manual: json("""
-            [{"name": "a", "baseType": "NUMBER", "defaultValue": 1.5},
-             {"name": "b", "baseType": "STRING"},
-             {"name": "c", "baseType": "DATETIME", "defaultValue": "1970-01-02"},
-             {"name": "d", "baseType": "BOOLEAN", "defaultValue": false}]
-            """))
+        let shape = try DataShape(
+            manual: json(
+                """
+                [{"name": "a", "baseType": "NUMBER", "defaultValue": 1.5},
+                 {"name": "b", "baseType": "STRING"},
+                 {"name": "c", "baseType": "DATETIME", "defaultValue": "1970-01-02"},
+                 {"name": "d", "baseType": "BOOLEAN", "defaultValue": false}]
+                """))
         let input = try table("{\"rows\": [{\"a\": null, \"d\": true}, {}]}")
         let rows = try input.conformed(to: shape).rows
         #expect(rows[0] == JSONObject([("a", 1.5), ("b", nil), ("c", .int(86_400_000)), ("d", true)]))
@@ -139,15 +142,18 @@ struct InfotableValidationTests {
         #expect(try Infotable.empty.conformed(to: Self.shape(.number)).rows.isEmpty)
     }
 
-    @Test(arguments: [
-        ("{\"x\": {\"baseType\": \"NUMBER\"}, \"id\": {\"baseType\": \"STRING\"}}", nil),
-        ("{\"id\": {\"baseType\": \"STRING\"}, \"x\": {\"baseType\": \"NUMBER\"}}", nil),
-        ("{}", nil),
-        ("{\"x\": {\"baseType\": \"STRING\"}, \"id\": {\"baseType\": \"STRING\"}}", "x"),
-        ("{\"x\": {\"baseType\": \"NUMBER\"}}", "id"),
-        ("{\"x\": {\"baseType\": \"NUMBER\"}, \"id\": {\"baseType\": \"STRING\"}, \"z\": {\"baseType\": \"JSON\"}}",
-         "z"),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("{\"x\": {\"baseType\": \"NUMBER\"}, \"id\": {\"baseType\": \"STRING\"}}", nil),
+            ("{\"id\": {\"baseType\": \"STRING\"}, \"x\": {\"baseType\": \"NUMBER\"}}", nil),
+            ("{}", nil),
+            ("{\"x\": {\"baseType\": \"STRING\"}, \"id\": {\"baseType\": \"STRING\"}}", "x"),
+            ("{\"x\": {\"baseType\": \"NUMBER\"}}", "id"),
+            (
+                "{\"x\": {\"baseType\": \"NUMBER\"}, \"id\": {\"baseType\": \"STRING\"}, \"z\": {\"baseType\": \"JSON\"}}",
+                "z"
+            ),
+        ] as [(String, String?)])
     func aDeclaredShapeMustAgreeWithTheExpectedOne(definitions: String, badField: String?) throws {
         let expected = DataShape([
             FieldDefinition(name: "x", baseType: .number, ordinal: 1),
@@ -169,7 +175,8 @@ struct InfotableValidationTests {
     ])
 
     @Test func nestedTablesAreCheckedAgainstTheirShapeAndCarryOne() throws {
-        let input = try table("""
+        let input = try table(
+            """
             {"rows": [{"id": "a", "parts": {"rows": [{"n": 2.0}, {}]}, "extra": {"rows": [{"q": "x"}]}}]}
             """)
         let row = try input.conformed(to: Self.nestedShape).rows[0]
@@ -182,12 +189,14 @@ struct InfotableValidationTests {
         let input = try table("{\"rows\": [{\"id\": \"a\"}, {\"id\": \"b\", \"parts\": {\"rows\": [{\"n\": 1.5}]}}]}")
         let error = assayError { () throws(AssayError) in _ = try input.conformed(to: Self.nestedShape) }
         #expect(error?.details["row"] == .int(1) && error?.details["field"] == "parts")
-        #expect(error?.message == "Row 1, field 'parts': in the nested infotable, row 0, field 'n': expected an "
-            + "INTEGER, got 1.5, which is not a whole number.")
+        #expect(
+            error?.message == "Row 1, field 'parts': in the nested infotable, row 0, field 'n': expected an "
+                + "INTEGER, got 1.5, which is not a whole number.")
     }
 
     @Test func aNestedTableWhoseShapeDisagreesIsRefused() throws {
-        let input = try table("""
+        let input = try table(
+            """
             {"rows": [{"parts": {"dataShape": {"fieldDefinitions": {"n": {"baseType": "STRING"}}}, "rows": []}}]}
             """)
         let error = assayError { () throws(AssayError) in _ = try input.conformed(to: Self.nestedShape) }
@@ -197,10 +206,11 @@ struct InfotableValidationTests {
 }
 
 struct CardinalityTests {
-    @Test(arguments: [
-        (nil, Cardinality.any), ("", .any), ("  ", .any), ("Any", .any), ("ANY", .any), ("nxn", .nxn),
-        ("Nx1", .nx1), ("1XN", .onexn), ("1x1", .onex1), (" NxN ", .nxn),
-    ] as [(String?, Cardinality)])
+    @Test(
+        arguments: [
+            (nil, Cardinality.any), ("", .any), ("  ", .any), ("Any", .any), ("ANY", .any), ("nxn", .nxn),
+            ("Nx1", .nx1), ("1XN", .onexn), ("1x1", .onex1), (" NxN ", .nxn),
+        ] as [(String?, Cardinality)])
     func namesAreReadCaseInsensitively(text: String?, expected: Cardinality) throws {
         #expect(try Cardinality(parsing: text) == expected)
     }

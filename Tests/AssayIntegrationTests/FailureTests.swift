@@ -19,7 +19,9 @@ import Testing
         let doomed = try AgentProcess(server: server, key: key, provider: "calc", models: ["slow": command])
         let jobId = try client.submit("calc", "slow", rows: [["x": 1]])
         let deadline = Date().addingTimeInterval(20)
-        while !FileManager.default.fileExists(atPath: marker) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        while !FileManager.default.fileExists(atPath: marker) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
         #expect(try client.status("calc", jobId) == "INPROCESS")
 
         doomed.kill(SIGKILL)
@@ -89,7 +91,9 @@ import Testing
             models: ["slow": script(server.dataDir, "slow.sh", "touch \(started); sleep 1; echo '[{\"y\": 1}]'\n")])
         let jobId = try client.submit("calc", "slow", rows: [["x": 1]])
         let deadline = Date().addingTimeInterval(20)
-        while !FileManager.default.fileExists(atPath: started) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        while !FileManager.default.fileExists(atPath: started) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         kill(agent.pid, SIGTERM)
         agent.process.waitUntilExit()
         #expect(agent.process.terminationStatus == 0)

@@ -61,7 +61,10 @@ import Testing
             "ExecuteJob", ["providerName": "calc", "modelName": "double", "inputParams": ["rows": [["x": 21]]]])
         #expect(reply.status == 200)
         #expect(reply.rows.first?["y"]?.doubleValue == 42)
-        #expect(try client.job("QueryJobs", ["query": ["filters": ["type": "EQ", "fieldName": "modelName", "value": "double"]]]).rows.count == 1)
+        #expect(
+            try client.job(
+                "QueryJobs", ["query": ["filters": ["type": "EQ", "fieldName": "modelName", "value": "double"]]]
+            ).rows.count == 1)
     }
 
     @Test func failingModelReportsItsErrorsAndExit75IsRetried() throws {
@@ -76,7 +79,9 @@ import Testing
             server: server, key: try client.agentKey("a", providers: ["calc"]), provider: "calc",
             models: [
                 "broken": script(dir, "broken.sh", "echo 'reading the input failed: column x is empty' >&2\nexit 3\n"),
-                "flaky": script(dir, "flaky.sh", "if [ \"$ASSAY_ATTEMPT\" = 1 ]; then echo 'database busy' >&2; exit 75; fi\necho '[{\"y\": 7}]'\n"),
+                "flaky": script(
+                    dir, "flaky.sh",
+                    "if [ \"$ASSAY_ATTEMPT\" = 1 ]; then echo 'database busy' >&2; exit 75; fi\necho '[{\"y\": 7}]'\n"),
             ])
         defer { agent.kill(SIGTERM) }
 
@@ -115,7 +120,11 @@ import Testing
         let marker = server.dataDir + "/failed-once"
         let agent = try AgentProcess(
             server: server, key: try client.agentKey("a", providers: ["calc"]), provider: "calc",
-            models: ["once": script(server.dataDir, "once.sh", "if [ ! -f \(marker) ]; then touch \(marker); exit 2; fi\necho '[{\"y\": 1}]'\n")])
+            models: [
+                "once": script(
+                    server.dataDir, "once.sh",
+                    "if [ ! -f \(marker) ]; then touch \(marker); exit 2; fi\necho '[{\"y\": 1}]'\n")
+            ])
         defer { agent.kill(SIGTERM) }
 
         let jobId = try client.submit("calc", "once", rows: [["x": 1]])
@@ -137,7 +146,9 @@ import Testing
         try client.createProvider("calc")
         try client.createModel("calc", "double")
         let agentClient = Client(port: server.port, key: try client.agentKey("a", providers: ["calc"]))
-        #expect(try agentClient.agent("Connect", ["providerName": "calc", "clientId": "manual", "models": ["double"]]).status == 200)
+        #expect(
+            try agentClient.agent("Connect", ["providerName": "calc", "clientId": "manual", "models": ["double"]])
+                .status == 200)
 
         let jobId = try client.submit("calc", "double", rows: [["x": 1]])
         let claim = try agentClient.agent(
@@ -152,13 +163,19 @@ import Testing
         #expect(try client.status("calc", jobId) == "WAITING")
 
         let heartbeat = try agentClient.agent(
-            "Heartbeat", ["providerName": "calc", "clientId": "manual", "attempts": [["jobId": .string(jobId), "token": .int(oldToken)]]])
+            "Heartbeat",
+            [
+                "providerName": "calc", "clientId": "manual",
+                "attempts": [["jobId": .string(jobId), "token": .int(oldToken)]],
+            ])
         #expect(heartbeat.json["abandoned"]?.arrayValue?.count == 1)
 
         let late = try agentClient.agent(
             "ReportJobs",
-            ["providerName": "calc", "clientId": "manual",
-             "completions": [["jobId": .string(jobId), "token": .int(oldToken), "results": ["rows": [["y": 2]]]]]])
+            [
+                "providerName": "calc", "clientId": "manual",
+                "completions": [["jobId": .string(jobId), "token": .int(oldToken), "results": ["rows": [["y": 2]]]]],
+            ])
         let outcome = try #require(late.json["outcomes"]?.arrayValue?.first)
         #expect(outcome["accepted"] == false)
         #expect(outcome["error"]?["code"] == "LEASE_LOST")
@@ -172,8 +189,10 @@ import Testing
         #expect(newToken > oldToken)
         let done = try agentClient.agent(
             "ReportJobs",
-            ["providerName": "calc", "clientId": "manual",
-             "completions": [["jobId": .string(jobId), "token": .int(newToken), "results": [["y": 2]]]]])
+            [
+                "providerName": "calc", "clientId": "manual",
+                "completions": [["jobId": .string(jobId), "token": .int(newToken), "results": [["y": 2]]]],
+            ])
         #expect(done.json["outcomes"]?.arrayValue?.first?["accepted"] == true)
         #expect(try client.status("calc", jobId) == "COMPLETED")
         let errors = try client.job("GetJobErrors", ["providerName": "calc", "jobId": .string(jobId)])
@@ -225,7 +244,8 @@ import Testing
         let key = try client.agentKey("a", providers: ["calc"])
         let command = script(server.dataDir, "double.sh", "sleep 0.2\n" + JobServicesTests.doubler)
         let agents = try (0..<2).map { i in
-            try AgentProcess(server: server, key: key, provider: "calc", models: ["double": command], concurrency: 2,
+            try AgentProcess(
+                server: server, key: key, provider: "calc", models: ["double": command], concurrency: 2,
                 clientId: "agent-\(i)")
         }
         defer { agents.forEach { $0.kill(SIGTERM) } }
@@ -271,20 +291,24 @@ import Testing
         #expect(disabled.status == 409 && disabled.errorCode == "MODEL_DISABLED")
         #expect(try client.model("EnableModel", ["providerName": "calc", "modelName": "double"]).status == 200)
         let jobId = try client.submit("calc", "double", rows: [["x": 1]])
-        #expect(try client.model("DeleteModel", ["providerName": "calc", "modelName": "double"]).errorCode == "CONFLICT")
+        #expect(
+            try client.model("DeleteModel", ["providerName": "calc", "modelName": "double"]).errorCode == "CONFLICT")
         #expect(try client.provider("DeleteProvider", ["providerName": "calc"]).errorCode == "CONFLICT")
         #expect(try client.status("calc", jobId) == "WAITING")
 
         // A model created from an uploaded file.
-        let file = #"{"inputDatashapeJson": [{"name": "a", "baseType": "STRING"}], "outputDatashapeJson": [{"name": "b", "baseType": "BOOLEAN"}]}"#
+        let file =
+            #"{"inputDatashapeJson": [{"name": "a", "baseType": "STRING"}], "outputDatashapeJson": [{"name": "b", "baseType": "BOOLEAN"}]}"#
         let upload = try client.raw(
             "PUT", "/Thingworx/FileRepositories/TW.AnalysisServices.ModelRepository/calc/check.json",
             body: Array(file.utf8), contentType: "application/octet-stream")
         #expect(upload.status == 200)
         let fromFile = try client.model(
             "CreateModelAndDatashapesFromFile",
-            ["providerName": "calc", "modelName": "check",
-             "fileURL": "/Thingworx/FileRepositories/TW.AnalysisServices.ModelRepository/calc/check.json"])
+            [
+                "providerName": "calc", "modelName": "check",
+                "fileURL": "/Thingworx/FileRepositories/TW.AnalysisServices.ModelRepository/calc/check.json",
+            ])
         #expect(fromFile.status == 200)
         let checkShapes = try client.model("GetModelDatashapes", ["providerName": "calc", "modelName": "check"])
         #expect(checkShapes.rows.first?["input"]?["rows"]?.arrayValue?.first?["baseType"] == "STRING")
@@ -292,7 +316,11 @@ import Testing
         // Connected clients and keys.
         let agentKey = try client.agentKey("calc-agent", providers: ["calc"])
         let agentClient = Client(port: server.port, key: agentKey)
-        #expect(try agentClient.agent("Connect", ["providerName": "calc", "clientId": "c1", "hostName": "h", "models": ["double"], "capacity": 3]).status == 200)
+        #expect(
+            try agentClient.agent(
+                "Connect",
+                ["providerName": "calc", "clientId": "c1", "hostName": "h", "models": ["double"], "capacity": 3]
+            ).status == 200)
         let clients = try client.provider("GetConnectedClients", ["providerName": "calc"])
         #expect(clients.rows.first?["clientId"] == "c1")
         #expect(clients.rows.first?["capacity"]?.int64Value == 3)

@@ -26,15 +26,18 @@ import Testing
         let server = try ServerProcess()
         let client = Client(server)
         try client.createProvider("scoring", ["connectorName": "pmml"])
-        let document = try Data(contentsOf: URL(fileURLWithPath: PMMLProviderTests.conformance + "/pmml/DecisionTreeIris.pmml"))
+        let document = try Data(
+            contentsOf: URL(fileURLWithPath: PMMLProviderTests.conformance + "/pmml/DecisionTreeIris.pmml"))
         let upload = try client.raw(
             "PUT", "/Thingworx/FileRepositories/TW.AnalysisServices.ModelRepository/scoring/iris-tree.pmml",
             body: [UInt8](document), contentType: "application/octet-stream")
         #expect(upload.status == 200, "\(upload.json)")
         let created = try client.model(
             "CreateModelAndDatashapesFromFile",
-            ["providerName": "scoring", "modelName": "iris",
-             "fileURL": "/Thingworx/FileRepositories/TW.AnalysisServices.ModelRepository/scoring/iris-tree.pmml"])
+            [
+                "providerName": "scoring", "modelName": "iris",
+                "fileURL": "/Thingworx/FileRepositories/TW.AnalysisServices.ModelRepository/scoring/iris-tree.pmml",
+            ])
         #expect(created.status == 200, "\(created.json)")
         return (server, client)
     }
@@ -67,11 +70,15 @@ import Testing
         defer { server.kill(SIGTERM) }
         let shapes = try client.model("GetModelDatashapes", ["providerName": "scoring", "modelName": "iris"])
         let input = shapes.rows.first?["input"]?["rows"]?.arrayValue ?? []
-        #expect(input.compactMap { $0["name"]?.stringValue } == ["Sepal_Length", "Sepal_Width", "Petal_Length", "Petal_Width"])
+        #expect(
+            input.compactMap { $0["name"]?.stringValue } == [
+                "Sepal_Length", "Sepal_Width", "Petal_Length", "Petal_Width",
+            ])
         #expect(input.allSatisfy { $0["baseType"] == "NUMBER" })
         let result = shapes.rows.first?["result"]?["rows"]?.arrayValue ?? []
-        #expect(result.compactMap { $0["name"]?.stringValue }
-            == ["Predicted_Species", "Probability_setosa", "Probability_versicolor", "Probability_virginica"])
+        #expect(
+            result.compactMap { $0["name"]?.stringValue }
+                == ["Predicted_Species", "Probability_setosa", "Probability_versicolor", "Probability_virginica"])
         #expect(result.first?["baseType"] == "STRING")
         let models = try client.model("GetModels", ["providerName": "scoring"])
         #expect(models.rows.first?["inputsToResultsCardinality"] == "NxN")
@@ -82,11 +89,15 @@ import Testing
         defer { server.kill(SIGTERM) }
         let reply = try client.job(
             "ExecuteJob",
-            ["providerName": "scoring", "modelName": "iris", "inputParams": ["rows": .array(try PMMLProviderTests.inputRows())]])
+            [
+                "providerName": "scoring", "modelName": "iris",
+                "inputParams": ["rows": .array(try PMMLProviderTests.inputRows())],
+            ])
         #expect(reply.status == 200, "\(reply.json)")
         try expectMatches(reply.rows)
         // Still recorded as a job.
-        let jobs = try client.job("QueryJobs", ["query": ["filters": ["type": "EQ", "fieldName": "providerName", "value": "scoring"]]])
+        let jobs = try client.job(
+            "QueryJobs", ["query": ["filters": ["type": "EQ", "fieldName": "providerName", "value": "scoring"]]])
         #expect(jobs.rows.first?["status"] == "COMPLETED")
     }
 
@@ -126,7 +137,8 @@ import Testing
             "PUT", "/Thingworx/FileRepositories/TW.AnalysisServices.ModelRepository/scoring/bounded.pmml",
             body: Array(PMMLProviderTests.boundedModel.utf8), contentType: "application/octet-stream")
         let created = try client.model(
-            "CreateModelAndDatashapesFromFile", ["providerName": "scoring", "modelName": "bounded", "fileURL": "bounded.pmml"])
+            "CreateModelAndDatashapesFromFile",
+            ["providerName": "scoring", "modelName": "bounded", "fileURL": "bounded.pmml"])
         #expect(created.status == 200, "\(created.json)")
         let good = try client.job(
             "ExecuteJob", ["providerName": "scoring", "modelName": "bounded", "inputParams": ["rows": [["x": 3]]]])
@@ -146,12 +158,14 @@ import Testing
     @Test func unsupportedDocumentIsRefusedNamingTheElement() throws {
         let (server, client) = try setUp()
         defer { server.kill(SIGTERM) }
-        let document = try Data(contentsOf: URL(fileURLWithPath: PMMLProviderTests.conformance + "/pmml/AssociationRulesShopping.pmml"))
+        let document = try Data(
+            contentsOf: URL(fileURLWithPath: PMMLProviderTests.conformance + "/pmml/AssociationRulesShopping.pmml"))
         _ = try client.raw(
             "PUT", "/Thingworx/FileRepositories/TW.AnalysisServices.ModelRepository/scoring/rules.pmml",
             body: [UInt8](document), contentType: "application/octet-stream")
         let created = try client.model(
-            "CreateModelAndDatashapesFromFile", ["providerName": "scoring", "modelName": "rules", "fileURL": "rules.pmml"])
+            "CreateModelAndDatashapesFromFile",
+            ["providerName": "scoring", "modelName": "rules", "fileURL": "rules.pmml"])
         #expect(created.status == 400)
         #expect(created.errorMessage.contains("AssociationModel"), "\(created.json)")
         #expect(client.healthy)

@@ -60,7 +60,8 @@ import Testing
     @Test func rangeSetAndPatternFilters() throws {
         #expect(try models(f("Between", ["fieldName": "priority", "from": 1, "to": 5])).count == 2)
         #expect(try models(f("NotBetween", ["fieldName": "priority", "from": 1, "to": 5])) == ["failure"])
-        #expect(Set(try models(f("Like", ["fieldName": "modelName", "value": "CHURN*"]))) == ["churn-score", "churn-risk"])
+        #expect(
+            Set(try models(f("Like", ["fieldName": "modelName", "value": "CHURN*"]))) == ["churn-score", "churn-risk"])
         #expect(try models(f("Like", ["fieldName": "modelName", "value": "CHURN*", "isCaseSensitive": true])).isEmpty)
         #expect(try models(f("Like", ["fieldName": "modelName", "value": "churn-r?sk"])) == ["churn-risk"])
         #expect(try models(f("NotLike", ["fieldName": "modelName", "value": "churn%"])) == ["failure"])
@@ -74,15 +75,28 @@ import Testing
     }
 
     @Test func logicalFiltersSortsAndLimits() throws {
-        let and = f("And", ["filters": [
-            f("Like", ["fieldName": "modelName", "value": "churn*"]), f("GT", ["fieldName": "priority", "value": 2]),
-        ]])
+        let and = f(
+            "And",
+            [
+                "filters": [
+                    f("Like", ["fieldName": "modelName", "value": "churn*"]),
+                    f("GT", ["fieldName": "priority", "value": 2]),
+                ]
+            ])
         #expect(try models(and) == ["churn-risk"])
-        let or = f("Or", ["filters": [
-            f("EQ", ["fieldName": "modelName", "value": "failure"]), f("EQ", ["fieldName": "priority", "value": 1]),
-        ]])
+        let or = f(
+            "Or",
+            [
+                "filters": [
+                    f("EQ", ["fieldName": "modelName", "value": "failure"]),
+                    f("EQ", ["fieldName": "priority", "value": 1]),
+                ]
+            ])
         #expect(try models(or).count == 2)
-        #expect(try models(nil, sorts: [["fieldName": "priority", "isAscending": true]]) == ["churn-score", "churn-risk", "failure"])
+        #expect(
+            try models(nil, sorts: [["fieldName": "priority", "isAscending": true]]) == [
+                "churn-score", "churn-risk", "failure",
+            ])
         #expect(try models(nil, sorts: [["fieldName": "modelName"]]) == ["churn-risk", "churn-score", "failure"])
         #expect(try models(nil, max: 2) == ["failure", "churn-risk"])
     }
