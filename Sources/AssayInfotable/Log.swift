@@ -1,18 +1,18 @@
-import Synchronization
-
 #if canImport(Glibc)
     import Glibc
 #endif
+import Synchronization
 
-/// Operator logs: one line per event that matters, `level message key=value ...`, on standard error.
-/// Success paths log at info or below; secrets never go into metadata.
+/// Operator logs: one line per event that matters, `time level message key=value ...`, on standard
+/// error. Success paths log at info or below; secrets never go into metadata. The agent's log
+/// (`AgentLog`) writes the same lines through `Log.line`.
 public enum Log {
     public enum Level: Int, Sendable, Comparable {
         case debug = 0, info, warning, error
 
         public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
 
-        var name: String {
+        public var name: String {
             switch self {
             case .debug: return "debug"
             case .info: return "info"
@@ -46,47 +46,45 @@ public enum Log {
         write(.error, message, metadata)
     }
 
-    private static func write(
-        _ level: Level, _ message: () -> String, _ metadata: KeyValuePairs<String, String>
-    ) {
+    private static func write(_ level: Level, _ message: () -> String, _ metadata: KeyValuePairs<String, String>) {
         guard level.rawValue >= threshold.load(ordering: .relaxed) else { return }
-        var line = "\(timestamp()) \(level.name) \(message())"
-        for (key, value) in metadata {
-            let quoted = value.contains(" ") || value.isEmpty ? "\"\(value)\"" : value
-            line += " \(key)=\(quoted)"
-        }
-        line += "\n"
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        writeStandardError(line(level, message(), metadata))
     }
 
-    private static func timestamp() -> String {
+    /// One log line, without its newline: UTC time, level, message, then `key=value` pairs with
+    /// values quoted where they hold spaces, quotes or control characters.
+    public static func line(_ level: Level, _ message: String, _ metadata: KeyValuePairs<String, String>) -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return ISO8601Stamp.format(seconds: Int64(ts.tv_sec), millis: Int(ts.tv_nsec / 1_000_000))
-    }
-}
-
-/// A minimal UTC timestamp formatter for log lines, free of Foundation.
-enum ISO8601Stamp {
-    static func format(seconds: Int64, millis: Int) -> String {
-        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secondsOfDay = seconds - days * 86400
-        // Civil-from-days (Howard Hinnant's algorithm, public domain arithmetic).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        var line = ISO8601.format(millis: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec / 1_000_000))
+        line += " \(level.name) \(message)"
+        for (key, value) in metadata {
+            line += " \(key)=\(quoted(value))"
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondsOfDay / 3600, 2)):"
-            + "\(pad(secondsOfDay % 3600 / 60, 2)):\(pad(secondsOfDay % 60, 2)).\(pad(Int64(millis), 3))Z"
+        return line
+    }
+
+    static func quoted(_ value: String) -> String {
+        let needsQuotes = value.isEmpty || value.utf8.contains { $0 <= 32 || $0 == UInt8(ascii: "\"") }
+        guard needsQuotes else { return value }
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Writes a line and its newline with one write(2), so lines from concurrent threads stay whole.
+    public static func writeStandardError(_ line: String) {
+        var bytes = Array(line.utf8)
+        bytes.append(10)
+        _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }
