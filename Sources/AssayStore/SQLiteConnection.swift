@@ -216,6 +216,7 @@ extension Error {
     var asAssayError: AssayError {
         if let error = self as? AssayError { return error }
         if let error = self as? SQLiteError { return error.assayError }
-        return .internalError("The SQLite store failed: \(self).")
+        if let error = self as? PostgresError { return error.assayError }
+        return .internalError("The store failed: \(self).")
     }
 }

@@ -1,8 +1,9 @@
 import AssayInfotable
-import AssayStore
 import Foundation
 import Synchronization
 import Testing
+
+@testable import AssayStore
 
 /// The stores the shared behaviour tests run against: always a fresh SQLiteStore in a temporary
 /// folder and, when `ASSAY_TEST_POSTGRES_URL` is set, a PostgreSQL store on a clean schema. Each
@@ -25,11 +26,28 @@ func makeFixtures() throws -> [StoreFixture] {
             name: "sqlite", store: try SQLiteStore(path: path), reopen: { try SQLiteStore(path: path) },
             cleanup: { try? FileManager.default.removeItem(atPath: folder) }))
 
-    // MARK: PostgreSQL goes here
-    // if let url = ProcessInfo.processInfo.environment["ASSAY_TEST_POSTGRES_URL"] {
-    //     fixtures.append(StoreFixture(name: "postgres", store: try PostgresStore(url: url, fresh schema), ...))
-    // }
+    if let url = postgresTestURL {
+        let schema = "store_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+        let schemaURL = url + (url.contains("?") ? "&" : "?") + "schema=" + schema
+        fixtures.append(
+            StoreFixture(
+                name: "postgres", store: try PostgresStore(url: schemaURL),
+                reopen: { try PostgresStore(url: schemaURL) },
+                cleanup: { dropPostgresSchema(url: url, schema: schema) }))
+    }
     return fixtures
+}
+
+/// The PostgreSQL server the tests may use (`ASSAY_TEST_POSTGRES_URL`, a libpq URL).
+let postgresTestURL = ProcessInfo.processInfo.environment["ASSAY_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+/// Drops a test schema with everything in it.
+func dropPostgresSchema(url: String, schema: String) {
+    guard let (conninfo, _) = try? PostgresStore.parse(url) else { return }
+    let connection = PostgresConnection(conninfo: conninfo, setup: "SET client_min_messages TO warning")
+    try? connection.connectIfNeeded()
+    try? connection.execute("DROP SCHEMA IF EXISTS \(PostgresStore.quoted(schema)) CASCADE")
+    connection.close()
 }
 
 /// The shared stores as (name, store) pairs.
