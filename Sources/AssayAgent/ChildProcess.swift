@@ -8,7 +8,8 @@
 /// The three pipes are served by one poll(2) loop on the calling thread, so a child that fills one
 /// pipe while we write the other cannot deadlock us. Every descriptor is created close-on-exec so
 /// that children spawned concurrently by other workers do not inherit each other's pipes (which
-/// would keep a pipe open and its reader waiting for an end of file that never comes).
+/// would keep a pipe open and its reader waiting for an end of file that never comes), and the child
+/// gets no descriptor of the agent besides its standard input, output and error.
 struct ChildProcess {
     enum Termination: Equatable {
         case exited(Int32)
@@ -60,6 +61,14 @@ struct ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, io.stdinRead, 0)
         posix_spawn_file_actions_adddup2(&actions, io.stdoutWrite, 1)
         posix_spawn_file_actions_adddup2(&actions, io.stderrWrite, 2)
+        // Nothing else: a descriptor the agent holds without close-on-exec (such as the one its own
+        // parent watches to notice that the agent exited) would otherwise stay open in whatever the
+        // command leaves running, for as long as that runs.
+        if let addclosefrom = Self.addclosefrom {
+            _ = addclosefrom(&actions, 3)
+        } else {
+            for fd in Self.openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
         var argv = arguments
         if let addchdir = Self.addchdir {
             _ = addchdir(&actions, directory)
@@ -105,18 +114,38 @@ struct ChildProcess {
     private typealias AddChdir =
         @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>)
         -> Int32
+    private typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
     fileprivate typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
 
-    // Glibc has both, but Swift's Glibc module does not declare the GNU extensions.
+    // Glibc has them (addclosefrom_np since 2.34), but Swift's Glibc module does not declare the GNU
+    // extensions.
     private static let addchdir: AddChdir? = dlsym(
         UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np"
     ).map { unsafeBitCast($0, to: AddChdir.self) }
+    private static let addclosefrom: AddClosefrom? = dlsym(
+        UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np"
+    ).map { unsafeBitCast($0, to: AddClosefrom.self) }
     fileprivate static let pipe2: Pipe2? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2").map {
         unsafeBitCast($0, to: Pipe2.self)
     }
     /// Serializes pipe creation with spawning where pipe2 is missing, so that no child inherits a
     /// descriptor between pipe() and fcntl().
     fileprivate static let pipeLock = AgentLock()
+
+    /// The descriptors open in this process, for C libraries without addclosefrom_np. One that is
+    /// closed before the spawn is harmless: the C library ignores closing a descriptor that is not open.
+    static func openDescriptors() -> [Int32] {
+        guard let directory = opendir("/proc/self/fd") else { return [] }
+        defer { closedir(directory) }
+        var descriptors: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if let fd = Int32(name) { descriptors.append(fd) }
+        }
+        return descriptors
+    }
 
     // MARK: Serving the pipes
 
