@@ -12,20 +12,37 @@ import Testing
         try client.createModel("calc", "slow")
         let key = try client.agentKey("a", providers: ["calc"])
         let marker = server.dataDir + "/started"
-        // The first attempt hangs after saying it started; later attempts answer at once.
+        // The first attempt writes its process group to the marker and hangs; later attempts answer at
+        // once. The agent runs each command in a process group of its own, which outlives a killed agent.
         let command = script(
             server.dataDir, "slow.sh",
-            "if [ \"$ASSAY_ATTEMPT\" = 1 ]; then touch \(marker); sleep 120; fi\necho '[{\"y\": 5}]'\n")
+            """
+            if [ "$ASSAY_ATTEMPT" = 1 ]; then
+              read -r _ _ _ _ group _ < /proc/$$/stat
+              echo "$group" > \(marker).tmp && mv \(marker).tmp \(marker)
+              sleep 60
+            fi
+            echo '[{"y": 5}]'
+
+            """)
         let doomed = try AgentProcess(server: server, key: key, provider: "calc", models: ["slow": command])
         let jobId = try client.submit("calc", "slow", rows: [["x": 1]])
         let deadline = Date().addingTimeInterval(20)
         while !FileManager.default.fileExists(atPath: marker) && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.1)
         }
+        let orphanGroup = try #require(
+            (try? String(contentsOfFile: marker, encoding: .utf8)).flatMap {
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            })
+        #expect(orphanGroup > 1 && orphanGroup != getpgrp())
+        // The hanging command is orphaned by the kill; it must not linger after the test.
+        defer { if orphanGroup > 1 && orphanGroup != getpgrp() { kill(-orphanGroup, SIGKILL) } }
         #expect(try client.status("calc", jobId) == "INPROCESS")
 
-        doomed.kill(SIGKILL)
         let killedAt = Date()
+        doomed.kill(SIGKILL)
+        #expect(Date().timeIntervalSince(killedAt) < 5, "killing the agent waited for the command it left running")
         let survivor = try AgentProcess(server: server, key: key, provider: "calc", models: ["slow": command])
         defer { survivor.kill(SIGTERM) }
         #expect(try client.waitFor("calc", jobId, ["COMPLETED"], seconds: 30) == "COMPLETED")

@@ -119,9 +119,21 @@ final class AgentProcess: @unchecked Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
+    /// Sends `signal` and waits for the agent to exit; does nothing once it has exited.
+    ///
+    /// It waits on the agent's pid rather than with `Process.waitUntilExit`, which on Linux returns only
+    /// once every process holding the descriptor Foundation watches for the child's exit has closed it:
+    /// a model process that the agent left running would hold the wait for as long as it runs.
     func kill(_ signal: Int32 = SIGKILL) {
+        guard process.isRunning else { return }
         Foundation.kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        AgentProcess.waitForExit(process.processIdentifier)
+    }
+
+    /// Blocks until `pid` has exited; WNOWAIT leaves reaping it to Foundation.
+    private static func waitForExit(_ pid: Int32) {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
     }
 
     deinit {
