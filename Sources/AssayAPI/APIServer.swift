@@ -75,7 +75,7 @@ public final class APIServer: HTTPHandler {
 
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
         if request.path == "/healthz" {
-            responder.respond(.json(200, Array(#"{"status":"ok"}"#.utf8)))
+            Task { responder.respond(await health()) }
             return
         }
         if inFlight.add(1, ordering: .relaxed).newValue > maxInFlight {
@@ -97,6 +97,18 @@ public final class APIServer: HTTPHandler {
             }
             responder.respond(response)
         }
+    }
+
+    /// `GET /healthz`, without a key: 200 with whether this server holds its cluster's maintenance
+    /// role while the store can serve, else `503 STORE_UNAVAILABLE`. Load balancers poll it, so it
+    /// reads only the store's availability and the engine's last view of the role.
+    func health() async -> HTTPResponse {
+        guard await engine.store.isAvailable() else {
+            return APIServer.errorResponse(
+                .storeUnavailable("The server cannot reach its store, so it cannot serve; retry shortly."))
+        }
+        let body: JSONValue = ["status": "ok", "maintenance": .bool(engine.holdsMaintenanceRole)]
+        return .json(200, JSON.serialize(body))
     }
 
     public static func errorResponse(_ error: AssayError) -> HTTPResponse {

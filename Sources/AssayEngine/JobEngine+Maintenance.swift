@@ -8,8 +8,11 @@ extension JobEngine {
     func maintenanceLoop() async {
         var lastPurge = ContinuousClock.now - .seconds(3600)
         var wasLeader = false
+        defer { maintenanceRole.store(false, ordering: .relaxed) }
         while !Task.isCancelled {
-            if await store.holdsMaintenanceRole() {
+            let leader = await store.holdsMaintenanceRole()
+            maintenanceRole.store(leader, ordering: .relaxed)
+            if leader {
                 if !wasLeader {
                     Log.info("maintenance role taken", ["server": serverClientId])
                     wasLeader = true

@@ -52,6 +52,12 @@ public final class JobEngine: Sendable {
     let agentModels = Mutex<[String: [String]]>([:])
     /// Providers whose jobs this server scores itself; only their events wake the in-server workers.
     let inServerProviders = Mutex<Set<String>>([])
+    /// What the maintenance loop last learnt from the store about the maintenance role.
+    let maintenanceRole = Atomic<Bool>(false)
+
+    /// Whether this server holds the maintenance role of its cluster, as of the maintenance loop's
+    /// last pass (one interval old at most); false before the engine starts and after it stops.
+    public var holdsMaintenanceRole: Bool { maintenanceRole.load(ordering: .relaxed) }
 
     public init(
         store: any JobStore, configuration: EngineConfiguration = EngineConfiguration(),
