@@ -20,12 +20,17 @@ extension PostgresStore {
         return try await write { context in
             let c = context.connection
             guard let settings = try Self.loadProvider(c, provider) else { throw AssayError.unknownProvider(provider) }
-            // Claiming is contact: an agent that claims is alive, so its sessions must not be taken away.
-            try c.run(
-                "INSERT INTO clients (client_id, provider, host_name, models, capacity, running_jobs, "
-                    + "last_heartbeat, health) VALUES ($1, $2, '', $3, 0, 0, $4, '{}') ON CONFLICT (client_id) "
-                    + "DO UPDATE SET last_heartbeat = GREATEST(clients.last_heartbeat, excluded.last_heartbeat)",
-                [.text(clientId), .text(provider), .text(modelList), .int(now)])
+            // Claiming is contact: an agent that claims is alive, so its sessions must not be taken
+            // away. The row is written at most once a second, since every claim and heartbeat of
+            // the agent would otherwise queue on its lock.
+            let contact = try c.query("SELECT last_heartbeat FROM clients WHERE client_id = $1", [.text(clientId)])
+            if contact.count == 0 || contact.int64(0, 0) < now - 1000 {
+                try c.run(
+                    "INSERT INTO clients (client_id, provider, host_name, models, capacity, running_jobs, "
+                        + "last_heartbeat, health) VALUES ($1, $2, '', $3, 0, 0, $4, '{}') ON CONFLICT (client_id) "
+                        + "DO UPDATE SET last_heartbeat = GREATEST(clients.last_heartbeat, excluded.last_heartbeat)",
+                    [.text(clientId), .text(provider), .text(modelList), .int(now)])
+            }
             var allowed = max
             if settings.maxConcurrentJobs > 0 {
                 // The provider's row lock orders capped claims across servers; the count, a new
