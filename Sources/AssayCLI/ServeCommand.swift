@@ -42,13 +42,20 @@ enum ServeCommand {
         }
         let dataDir = args.value("data") ?? "./assay-data"
         try makeDirectory(dataDir)
+        // The PostgreSQL store takes the lease length too, so the lease settings come first.
+        var configuration = EngineConfiguration()
+        if let lease = try args.double("lease-seconds") {
+            guard lease >= 1 else { throw CLIError("--lease-seconds must be at least 1") }
+            configuration.leaseSeconds = lease
+            configuration.heartbeatSeconds = max(0.2, lease / 3)
+        }
         let store: any JobStore
         let storeName: String
         if let url = args.value("database"), !url.hasPrefix("sqlite:") {
             guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
                 throw CLIError("--database must be a postgres:// URL (or leave it out for the embedded SQLite store)")
             }
-            store = try openPostgres(url)
+            store = try openPostgres(url, leaseSeconds: configuration.leaseSeconds)
             storeName = "postgresql"
         } else {
             let path = args.value("database").map { String($0.dropFirst("sqlite:".count)) } ?? dataDir + "/assay.db"
@@ -56,12 +63,6 @@ enum ServeCommand {
             storeName = "sqlite:" + path
         }
 
-        var configuration = EngineConfiguration()
-        if let lease = try args.double("lease-seconds") {
-            guard lease >= 1 else { throw CLIError("--lease-seconds must be at least 1") }
-            configuration.leaseSeconds = lease
-            configuration.heartbeatSeconds = max(0.2, lease / 3)
-        }
         let engine = JobEngine(
             store: store, configuration: configuration, runtimes: [.pmml: PMMLModelRuntime()],
             serverName: hostName())
@@ -110,9 +111,18 @@ enum ServeCommand {
 
     /// On first start with no keys at all, creates an admin key and writes it to `<data>/admin.key`
     /// (mode 0600). The key never goes to the log.
+    ///
+    /// Servers of a cluster that start together on an empty store race for this: the one whose key
+    /// the store takes writes the file, the others find the name taken and start without one.
     static func bootstrapAdminKey(store: any JobStore, keys: KeyAuthority, dataDir: String) async throws {
         guard try await store.keys().isEmpty else { return }
-        let secret = try await keys.createKey(name: "admin", role: .admin, providers: [])
+        let secret: String
+        do {
+            secret = try await keys.createKey(name: "admin", role: .admin, providers: [])
+        } catch let error as AssayError where error.code == "CONFLICT" {
+            Log.info("admin key made by another server of the cluster", ["data": dataDir])
+            return
+        }
         let path = dataDir + "/admin.key"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))", exitCode: 1) }
