@@ -25,6 +25,42 @@ func temporaryDirectory(_ name: String) -> String {
     return path
 }
 
+/// The store test servers use. SQLite in each server's data folder by default; with
+/// `ASSAY_TEST_STORE=postgres` the PostgreSQL database at `ASSAY_TEST_POSTGRES_URL`, a fresh schema
+/// per server, so that tests stay isolated from each other while they run in parallel.
+enum TestStore {
+    /// The base URL of the test database (`postgres://user@host:port/db`), when there is one.
+    static var postgresURL: String? {
+        guard let url = ProcessInfo.processInfo.environment["ASSAY_TEST_POSTGRES_URL"], !url.isEmpty else { return nil }
+        return url
+    }
+
+    /// Whether servers that are not given a `--database` run on PostgreSQL.
+    static var serversUsePostgres: Bool { ProcessInfo.processInfo.environment["ASSAY_TEST_STORE"] == "postgres" }
+
+    /// A URL for a schema of its own in the database at `base`: nothing else uses it until the URL
+    /// is handed to a server, so servers given the same URL form one cluster.
+    static func freshSchemaURL(base: String) -> String {
+        let schema = "it_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        return base + (base.contains("?") ? "&" : "?") + "schema=" + schema
+    }
+
+    /// A new schema of the test database, for servers that should share one store.
+    static func sharedDatabaseURL() throws -> String {
+        guard let base = postgresURL else { throw TestFailure("ASSAY_TEST_POSTGRES_URL is not set") }
+        return freshSchemaURL(base: base)
+    }
+
+    /// The `--database` arguments for a server that was not given a store of its own.
+    static func defaultArguments() throws -> [String] {
+        guard serversUsePostgres else { return [] }
+        guard let base = postgresURL else {
+            throw TestFailure("ASSAY_TEST_STORE=postgres needs ASSAY_TEST_POSTGRES_URL, the URL of a test database")
+        }
+        return ["--database", freshSchemaURL(base: base)]
+    }
+}
+
 /// A running `assay serve`.
 final class ServerProcess: @unchecked Sendable {
     let dataDir: String
@@ -32,13 +68,37 @@ final class ServerProcess: @unchecked Sendable {
     private(set) var process: Process?
     private(set) var port: UInt16 = 0
     private(set) var adminKey = ""
+    /// The admin key made by another server of the same store, which wrote it to its own folder.
+    private let givenAdminKey: String?
     let log: String
 
-    init(dataDir: String? = nil, arguments: [String] = []) throws {
+    /// Starts a server. Without `--database` in `arguments` it gets the test store (`TestStore`).
+    /// A server joining a store that another server already set up passes that server's
+    /// `adminKey`: only the first server on an empty store writes `admin.key`.
+    init(dataDir: String? = nil, arguments: [String] = [], adminKey: String? = nil) throws {
         self.dataDir = dataDir ?? temporaryDirectory("server")
-        self.extraArguments = arguments
+        self.extraArguments = arguments.contains("--database") ? arguments : arguments + (try TestStore.defaultArguments())
+        self.givenAdminKey = adminKey
         self.log = self.dataDir + "/server.log"
         try start()
+    }
+
+    /// Starts `count` servers on one shared store: the first makes the admin key, the others use it.
+    static func cluster(_ count: Int, database: String, arguments: [String] = []) throws -> [ServerProcess] {
+        let first = try ServerProcess(arguments: ["--database", database] + arguments)
+        var servers = [first]
+        for _ in 1..<max(1, count) {
+            servers.append(try ServerProcess(arguments: ["--database", database] + arguments, adminKey: first.adminKey))
+        }
+        return servers
+    }
+
+    /// The `--database` the server was started with, if any.
+    var database: String? {
+        guard let index = extraArguments.firstIndex(of: "--database"), index + 1 < extraArguments.count else {
+            return nil
+        }
+        return extraArguments[index + 1]
     }
 
     var url: String { "http://127.0.0.1:\(port)" }
@@ -74,8 +134,16 @@ final class ServerProcess: @unchecked Sendable {
             let logText = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             throw TestFailure("assay serve did not start: \(logText)")
         }
-        adminKey = try String(contentsOfFile: dataDir + "/admin.key", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        if let givenAdminKey {
+            adminKey = givenAdminKey
+        } else {
+            guard let text = try? String(contentsOfFile: dataDir + "/admin.key", encoding: .utf8) else {
+                throw TestFailure(
+                    "assay serve wrote no \(dataDir)/admin.key; a server joining a store set up by another one needs "
+                        + "that server's adminKey")
+            }
+            adminKey = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
     }
 
     func kill(_ signal: Int32 = SIGKILL) {
@@ -283,6 +351,11 @@ final class Client: @unchecked Sendable {
 
     var healthy: Bool {
         (try? raw("GET", "/healthz", contentType: nil).status) == 200
+    }
+
+    /// `GET /healthz`.
+    func health() throws -> Reply {
+        try raw("GET", "/healthz", contentType: nil)
     }
 }
 
