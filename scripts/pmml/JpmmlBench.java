@@ -17,7 +17,7 @@ import org.jpmml.evaluator.LoadingModelEvaluatorBuilder;
 /**
  * Single-threaded JPMML-Evaluator throughput benchmark.
  *
- * Usage: java -cp <jpmml jars>:. JpmmlBench NAME DOCUMENT.pmml INPUT.csv [ROWS] [WARMUP_PASSES] [PASSES]
+ * Usage: java -cp <jpmml jars>:. JpmmlBench NAME DOCUMENT.pmml INPUT.csv [ROWS] [WARMUP_PASSES] [PASSES] [EXPECTED.csv]
  *
  * Loads the document, parses the input CSV once (numbers as Double, other cells as
  * String, empty cells as missing), then per pass scores ROWS rows (the input cycled):
@@ -25,9 +25,12 @@ import org.jpmml.evaluator.LoadingModelEvaluatorBuilder;
  * EvaluatorUtil.decodeAll of the results. After WARMUP_PASSES unmeasured passes it
  * times PASSES passes and prints on standard output:
  *
- *     jpmml NAME rows_per_second=N
+ *     jpmml NAME rows_per_second=N checksum=C
  *
- * where N is the median over the measured passes. Per-pass figures go to standard error.
+ * where N is the median over the measured passes and C the sum of the numeric results of
+ * one pass (what `assay bench pmml` sums too). With EXPECTED.csv it first writes there the
+ * decoded results of every distinct input row, a column per result name, so that the
+ * other runtime can be checked against them. Per-pass figures go to standard error.
  */
 public class JpmmlBench {
 
@@ -42,6 +45,7 @@ public class JpmmlBench {
 		int rows = args.length > 3 ? Integer.parseInt(args[3]) : 100_000;
 		int warmupPasses = args.length > 4 ? Integer.parseInt(args[4]) : 2;
 		int passes = args.length > 5 ? Integer.parseInt(args[5]) : 5;
+		File expected = args.length > 6 ? new File(args[6]) : null;
 
 		long loadStart = System.nanoTime();
 		Evaluator evaluator = new LoadingModelEvaluatorBuilder()
@@ -57,10 +61,14 @@ public class JpmmlBench {
 		}
 		System.err.printf("%s: loaded in %.0f ms, %d input fields, %d distinct rows%n", name, loadMillis, inputFields.size(), records.size());
 
-		long checksum = 0;
+		if (expected != null) {
+			writeExpected(evaluator, inputFields, records, expected);
+		}
+
+		double checksum = 0;
 		for (int i = 0; i < warmupPasses; i++) {
 			long start = System.nanoTime();
-			checksum += pass(evaluator, inputFields, records, rows);
+			checksum = pass(evaluator, inputFields, records, rows);
 			double seconds = (System.nanoTime() - start) / 1e9;
 			System.err.printf("%s: warm-up pass %d: %.0f rows/s%n", name, i + 1, rows / seconds);
 		}
@@ -68,7 +76,7 @@ public class JpmmlBench {
 		double[] rates = new double[passes];
 		for (int i = 0; i < passes; i++) {
 			long start = System.nanoTime();
-			checksum += pass(evaluator, inputFields, records, rows);
+			checksum = pass(evaluator, inputFields, records, rows);
 			double seconds = (System.nanoTime() - start) / 1e9;
 			rates[i] = rows / seconds;
 			System.err.printf("%s: pass %d: %.0f rows/s%n", name, i + 1, rates[i]);
@@ -76,27 +84,53 @@ public class JpmmlBench {
 		Arrays.sort(rates);
 		double median = (passes % 2 == 1) ? rates[passes / 2] : (rates[passes / 2 - 1] + rates[passes / 2]) / 2.0;
 
-		System.err.printf("%s: checksum %d%n", name, checksum);
-		System.out.printf("jpmml %s rows_per_second=%d%n", name, Math.round(median));
+		System.out.printf("jpmml %s rows_per_second=%d checksum=%s%n", name, Math.round(median), Double.toString(checksum));
 	}
 
-	private static long pass(Evaluator evaluator, List<? extends InputField> inputFields, List<Object[]> records, int rows) {
-		long checksum = 0;
-		int fieldCount = inputFields.size();
+	/** Scores one row: prepares every input field, evaluates and decodes the results. */
+	private static Map<String, ?> score(Evaluator evaluator, List<? extends InputField> inputFields, Object[] record, Map<String, FieldValue> arguments) {
+		arguments.clear();
+		for (int i = 0; i < inputFields.size(); i++) {
+			InputField inputField = inputFields.get(i);
+			arguments.put(inputField.getName(), inputField.prepare(record[i]));
+		}
+		return EvaluatorUtil.decodeAll(evaluator.evaluate(arguments));
+	}
+
+	/** Sums the numeric results of ROWS rows, so the work cannot be skipped and both runtimes can be compared. */
+	private static double pass(Evaluator evaluator, List<? extends InputField> inputFields, List<Object[]> records, int rows) {
+		double checksum = 0;
 		int recordCount = records.size();
 		Map<String, FieldValue> arguments = new LinkedHashMap<>();
 		for (int row = 0; row < rows; row++) {
-			Object[] record = records.get(row % recordCount);
-			arguments.clear();
-			for (int i = 0; i < fieldCount; i++) {
-				InputField inputField = inputFields.get(i);
-				arguments.put(inputField.getName(), inputField.prepare(record[i]));
+			for (Object value : score(evaluator, inputFields, records.get(row % recordCount), arguments).values()) {
+				if (value instanceof Number) {
+					checksum += ((Number) value).doubleValue();
+				}
 			}
-			Map<String, ?> results = evaluator.evaluate(arguments);
-			Map<String, ?> decoded = EvaluatorUtil.decodeAll(results);
-			checksum += decoded.hashCode();
 		}
 		return checksum;
+	}
+
+	/** Writes the decoded results of every distinct row: a header of result names, then a line per row, missing as empty. */
+	private static void writeExpected(Evaluator evaluator, List<? extends InputField> inputFields, List<Object[]> records, File file) throws Exception {
+		Map<String, FieldValue> arguments = new LinkedHashMap<>();
+		StringBuilder text = new StringBuilder();
+		List<String> names = null;
+		for (Object[] record : records) {
+			Map<String, ?> decoded = score(evaluator, inputFields, record, arguments);
+			if (names == null) {
+				names = new ArrayList<>(decoded.keySet());
+				text.append(String.join(",", names)).append('\n');
+			}
+			List<String> cells = new ArrayList<>();
+			for (String name : names) {
+				Object value = decoded.get(name);
+				cells.add(value == null ? "" : value.toString());
+			}
+			text.append(String.join(",", cells)).append('\n');
+		}
+		Files.write(file.toPath(), text.toString().getBytes(StandardCharsets.UTF_8));
 	}
 
 	/** Reads a CSV with a header row; the columns are matched to the input fields by name. Simple format: no quoted commas. */

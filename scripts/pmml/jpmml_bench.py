@@ -10,11 +10,15 @@ compiled with javac against the JPMML-Evaluator jars that the jpmml_evaluator Py
 package ships (installed with pip when missing).
 
 Output (stdout), one line per document:
-    jpmml tree rows_per_second=123456
-or with --json a single JSON object {"tree": 123456, ...}. Progress goes to stderr.
+    jpmml tree rows_per_second=123456 checksum=4567.25
+(the checksum sums the numeric results of one pass, as `assay bench pmml` does) or with
+--json a single JSON object {"tree": 123456, ...}. Progress goes to stderr. With
+--expected-dir DIR, DIR/NAME.expected.csv receives JPMML's results for every distinct
+input row, which `assay bench pmml --expected DIR` compares its own results with.
 
 Usage:
-    python3 scripts/pmml/jpmml_bench.py [--json] [--rows 100000] [--warmup 2] [--passes 5] [NAME ...]
+    python3 scripts/pmml/jpmml_bench.py [--json] [--rows 100000] [--warmup 2] [--passes 5]
+                                        [--expected-dir DIR] [NAME ...]
 """
 
 import argparse
@@ -92,6 +96,9 @@ def run_one(name, classes, classpath, args):
             sys.exit("%s is missing; run: python3 scripts/pmml/generate_fixtures.py --set bench" % p)
     cmd = [tool("java")] + JVM_OPTS + ["-cp", os.pathsep.join([str(classes)] + classpath), "JpmmlBench",
                                        name, str(pmml), str(csv), str(args.rows), str(args.warmup), str(args.passes)]
+    if args.expected_dir:
+        Path(args.expected_dir).mkdir(parents=True, exist_ok=True)
+        cmd.append(str(Path(args.expected_dir) / (name + ".expected.csv")))
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if args.verbose else subprocess.PIPE, text=True)
     if proc.returncode != 0:
         if proc.stderr:
@@ -99,8 +106,8 @@ def run_one(name, classes, classpath, args):
         sys.exit("JpmmlBench failed for %s (exit %d)" % (name, proc.returncode))
     for line in proc.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[0] == "jpmml" and parts[1] == name and parts[2].startswith("rows_per_second="):
-            return int(parts[2].split("=", 1)[1])
+        if len(parts) == 4 and parts[:2] == ["jpmml", name] and parts[2].startswith("rows_per_second="):
+            return int(parts[2].split("=", 1)[1]), parts[3].split("=", 1)[1]
     sys.exit("unexpected JpmmlBench output for %s: %r" % (name, proc.stdout))
 
 
@@ -112,6 +119,7 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=2, help="unmeasured warm-up passes")
     ap.add_argument("--passes", type=int, default=5, help="measured passes (the median is reported)")
     ap.add_argument("--verbose", action="store_true", help="show the per-pass figures")
+    ap.add_argument("--expected-dir", help="write JPMML's results for every distinct input row to DIR/NAME.expected.csv")
     args = ap.parse_args(argv)
     names = args.names or DOCUMENTS
     unknown = [n for n in names if n not in DOCUMENTS]
@@ -123,9 +131,9 @@ def main(argv=None):
     results = {}
     for name in names:
         log("running %s" % name)
-        results[name] = run_one(name, classes, classpath, args)
+        results[name], checksum = run_one(name, classes, classpath, args)
         if not args.json:
-            print("jpmml %s rows_per_second=%d" % (name, results[name]), flush=True)
+            print("jpmml %s rows_per_second=%d checksum=%s" % (name, results[name], checksum), flush=True)
     if args.json:
         print(json.dumps(results))
     return 0
