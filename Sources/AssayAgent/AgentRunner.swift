@@ -268,7 +268,13 @@ public final class AgentRunner: @unchecked Sendable {
 
     // MARK: Claiming
 
-    private var freeSlots: Int { configuration.concurrency - (queue.count - queueHead) - running }
+    /// Slots a claim may fill. Finished attempts still waiting for their report hold their jobs too:
+    /// up to `concurrency` of them are free, so claims overlap reports, but past that the agent stops
+    /// claiming, so that when reports lag it does not take leases other agents could use.
+    private var freeSlots: Int {
+        let idle = configuration.concurrency - (queue.count - queueHead) - running
+        return Swift.min(idle, 2 * configuration.concurrency - held.count)
+    }
 
     private func pollLoop() {
         var backoff = Backoff(max: configuration.maxBackoffSeconds)
@@ -429,7 +435,10 @@ public final class AgentRunner: @unchecked Sendable {
                 dropped.append(attempt)
             }
             stats.abandoned += dropped.count
-            if !dropped.isEmpty { stateCond.broadcast() }
+            if !dropped.isEmpty {
+                stateCond.broadcast()
+                slotsCond.signal()
+            }
         }
         // One line per job while they are few; a mass abandonment (the server lost this agent) is
         // one line, not thousands.
@@ -578,6 +587,7 @@ public final class AgentRunner: @unchecked Sendable {
                 }
             }
             stateCond.broadcast()
+            slotsCond.signal()
         }
         for (attempt, error) in refusals {
             let metadata: KeyValuePairs<String, String> = [

@@ -73,7 +73,17 @@ enum PostgresMigrations {
                 CREATE INDEX jobs_finished ON jobs (provider, end_time) WHERE status IN ('COMPLETED', 'FAILED');
                 CREATE INDEX jobs_created ON jobs (created_time);
                 CREATE INDEX jobs_session ON jobs (session_id) WHERE session_id IS NOT NULL;
-                """)
+                """),
+        // Statements that find one running job by provider and id are prepared, and a generic plan
+        // took the (provider, lease_expires) index for them, scanning every running job of the
+        // provider per completion. Keyed by lease expiry alone, the index no longer fits those
+        // lookups, and the lease sweeps, which look across providers, read it in order.
+        Step(
+            version: 2, purpose: "running jobs indexed by lease expiry alone",
+            sql: """
+                DROP INDEX jobs_running;
+                CREATE INDEX jobs_running_by_lease ON jobs (lease_expires) WHERE status = 'INPROCESS';
+                """),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }
