@@ -244,6 +244,24 @@ struct PostgresValue: Sendable {
     static func intArray(_ values: [Int64]) -> PostgresValue {
         .text("{" + values.map(String.init).joined(separator: ",") + "}")
     }
+
+    /// A `bytea[]` in PostgreSQL's binary array format (a text literal would double every byte):
+    /// dimensions, null flag and element type, then the one dimension's length and lower bound,
+    /// then each element as its length and bytes, every integer 32-bit big-endian.
+    static func bytesArray(_ values: [[UInt8]]) -> PostgresValue {
+        var wire: [UInt8] = []
+        wire.reserveCapacity(20 + values.reduce(0) { $0 + 4 + $1.count })
+        func append(_ number: Int32) {
+            withUnsafeBytes(of: number.bigEndian) { wire.append(contentsOf: $0) }
+        }
+        let byteaType: Int32 = 17
+        for header in [1, 0, byteaType, Int32(values.count), 1] { append(header) }
+        for value in values {
+            append(Int32(value.count))
+            wire.append(contentsOf: value)
+        }
+        return PostgresValue(wire: .binary(wire))
+    }
 }
 
 /// The rows of one statement, read as text. Owns the libpq result and frees it.

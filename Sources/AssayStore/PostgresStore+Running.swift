@@ -165,28 +165,14 @@ extension PostgresStore {
 
     // MARK: - Finishing
 
-    /// One statement on the hot path: the UPDATE checks the token and returns the finished job
-    /// together with whether its provider is capped; only a refused token costs a second look.
+    /// Completions that arrive together are applied together, by one statement that checks each
+    /// job's token (`PostgresCompletions`); only a refused token costs a second look.
     public func complete(
         provider: String, jobId: String, token: Int64, results: [UInt8], now: Millis
     ) async throws -> JobRecord {
-        try await write { context in
-            let c = context.connection
-            let r = try c.query(
-                "UPDATE jobs SET status = 'COMPLETED', results = $4, end_time = $5, last_updated = $5, "
-                    + "error_code = NULL, error_message = NULL, lease_token = NULL, lease_expires = NULL "
-                    + "WHERE provider = $1 AND id = $2 AND status = 'INPROCESS' AND lease_token = $3 "
-                    + "RETURNING \(Self.jobColumns), "
-                    + "(SELECT max_concurrent FROM providers p WHERE p.name = jobs.provider)",
-                [.text(provider), .text(jobId), .int(token), .bytes(results), .int(now)])
-            guard r.count > 0 else {
-                _ = try Self.heldJob(c, provider: provider, jobId: jobId, token: token)
-                throw AssayError.leaseLost(jobId: jobId, attempt: 1)
-            }
-            context.announce(.jobChanged(provider: provider, jobId: jobId))
-            if r.int(0, 22) > 0 { context.announce(.jobsAvailable(provider: provider)) }
-            return Self.decodeJob(r, 0)
-        }
+        try await completions.complete(
+            PostgresCompletions.Completion(provider: provider, jobId: jobId, token: token, results: results, now: now),
+            store: self)
     }
 
     public func fail(

@@ -27,6 +27,7 @@ public final class PostgresStore: JobStore {
     let readers: PostgresPool
     let cluster: PostgresCluster
     let health = PostgresHealth()
+    let completions = PostgresCompletions()
     private let subscribers = Subscribers()
     private let closed = Atomic<Bool>(false)
 
