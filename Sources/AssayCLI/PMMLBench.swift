@@ -55,7 +55,8 @@ enum PMMLBench {
                     + "the repository root)")
         }
 
-        print("assay bench pmml: \(rowsPerPass) rows per pass, \(warmup) warm-up + \(passes) measured passes, one thread")
+        print(
+            "assay bench pmml: \(rowsPerPass) rows per pass, \(warmup) warm-up + \(passes) measured passes, one thread")
         flushStandardOutput()
         var failed = false
         for name in selected {

@@ -1,7 +1,8 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Synchronization
 
 /// Operator logs: one line per event that matters, `time level message key=value ...`, on standard
 /// error. Success paths log at info or below; secrets never go into metadata. The agent's log

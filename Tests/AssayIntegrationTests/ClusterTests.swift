@@ -33,7 +33,9 @@ struct ClusterTests {
             """)
     }
 
-    static let pausedInput: JSONValue = [["name": "x", "baseType": "NUMBER"], ["name": "pause", "baseType": "NUMBER"]]
+    static let pausedInput: JSONValue = [
+        ["name": "x", "baseType": "NUMBER"], ["name": "pause", "baseType": "NUMBER"],
+    ]
 
     @Test func killingTheMaintenanceServerLosesAndDuplicatesNoJob() throws {
         let servers = try ServerProcess.cluster(3, database: try TestStore.sharedDatabaseURL(), arguments: Self.lease)
@@ -88,8 +90,10 @@ struct ClusterTests {
             for x in 0..<3 {
                 let reply = try clients[caller].job(
                     "ExecuteJob",
-                    ["providerName": "calc", "modelName": .string("via\(runner)"),
-                     "inputParams": ["rows": [["x": .int(Int64(1000 + x))]]], "extraParams": ["waitSeconds": 30]])
+                    [
+                        "providerName": "calc", "modelName": .string("via\(runner)"),
+                        "inputParams": ["rows": [["x": .int(Int64(1000 + x))]]], "extraParams": ["waitSeconds": 30],
+                    ])
                 #expect(reply.status == 200, "ExecuteJob on server \(caller): \(reply.json)")
                 #expect(reply.rows.first?["y"]?.doubleValue == Double(2 * (1000 + x)))
                 executes += 1
@@ -284,8 +288,10 @@ final class Submitter: Sendable {
                 do {
                     reply = try clients[server].job(
                         "SubmitJob",
-                        ["providerName": "calc", "modelName": "double", "inputParams": ["rows": [["x": .int(next)]]],
-                         "extraParams": ["idempotencyKey": .string("submission-\(next)")]])
+                        [
+                            "providerName": "calc", "modelName": "double", "inputParams": ["rows": [["x": .int(next)]]],
+                            "extraParams": ["idempotencyKey": .string("submission-\(next)")],
+                        ])
                 } catch {
                     clients[server] = Client(port: ports[server], key: keys[server])
                     state.withLock {

@@ -8,7 +8,8 @@ import Foundation
 enum Binary {
     /// The `assay` executable built beside the test bundle.
     static var assay: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         for _ in 0..<3 {
             let candidate = dir.appendingPathComponent("assay").path
@@ -77,7 +78,8 @@ final class ServerProcess: @unchecked Sendable {
     /// `adminKey`: only the first server on an empty store writes `admin.key`.
     init(dataDir: String? = nil, arguments: [String] = [], adminKey: String? = nil) throws {
         self.dataDir = dataDir ?? temporaryDirectory("server")
-        self.extraArguments = arguments.contains("--database") ? arguments : arguments + (try TestStore.defaultArguments())
+        self.extraArguments =
+            arguments.contains("--database") ? arguments : arguments + (try TestStore.defaultArguments())
         self.givenAdminKey = adminKey
         self.log = self.dataDir + "/server.log"
         try start()
@@ -88,7 +90,8 @@ final class ServerProcess: @unchecked Sendable {
         let first = try ServerProcess(arguments: ["--database", database] + arguments)
         var servers = [first]
         for _ in 1..<max(1, count) {
-            servers.append(try ServerProcess(arguments: ["--database", database] + arguments, adminKey: first.adminKey))
+            servers.append(
+                try ServerProcess(arguments: ["--database", database] + arguments, adminKey: first.adminKey))
         }
         return servers
     }
@@ -106,7 +109,8 @@ final class ServerProcess: @unchecked Sendable {
     func start(port requested: UInt16 = 0) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binary.assay)
-        process.arguments = ["serve", "--data", dataDir, "--port", String(requested == 0 ? port : requested)]
+        process.arguments =
+            ["serve", "--data", dataDir, "--port", String(requested == 0 ? port : requested)]
             + extraArguments
         let stdout = Pipe()
         process.standardOutput = stdout
@@ -123,9 +127,11 @@ final class ServerProcess: @unchecked Sendable {
             let chunk = stdout.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             buffer.append(chunk)
-            if let text = String(data: buffer, encoding: .utf8), let line = text.split(separator: "\n").first(where: {
-                $0.hasPrefix("listening on ")
-            }), let portText = line.split(separator: ":").last, let bound = UInt16(portText) {
+            if let text = String(data: buffer, encoding: .utf8),
+                let line = text.split(separator: "\n").first(where: {
+                    $0.hasPrefix("listening on ")
+                }), let portText = line.split(separator: ":").last, let bound = UInt16(portText)
+            {
                 port = bound
                 break
             }
@@ -168,13 +174,20 @@ final class ServerProcess: @unchecked Sendable {
 final class AgentProcess: @unchecked Sendable {
     let process = Process()
 
-    init(server: ServerProcess, key: String, provider: String, models: [String: String], concurrency: Int = 1,
-        clientId: String? = nil, workDir: String? = nil)
-    throws {
+    init(
+        server: ServerProcess, key: String, provider: String, models: [String: String], concurrency: Int = 1,
+        clientId: String? = nil, workDir: String? = nil
+    )
+        throws
+    {
         process.executableURL = URL(fileURLWithPath: Binary.assay)
-        var arguments = ["agent", "--provider", provider, "--url", server.url, "--key", key,
-            "--concurrency", String(concurrency)]
-        for (name, command) in models.sorted(by: { $0.key < $1.key }) { arguments += ["--model", "\(name)=\(command)"] }
+        var arguments = [
+            "agent", "--provider", provider, "--url", server.url, "--key", key,
+            "--concurrency", String(concurrency),
+        ]
+        for (name, command) in models.sorted(by: { $0.key < $1.key }) {
+            arguments += ["--model", "\(name)=\(command)"]
+        }
         if let clientId { arguments += ["--client-id", clientId] }
         if let workDir { arguments += ["--work-dir", workDir] }
         process.arguments = arguments
@@ -297,8 +310,10 @@ final class Client: @unchecked Sendable {
     ) throws {
         let reply = try model(
             "CreateModelWithManualDatashapes",
-            ["providerName": .string(provider), "modelName": .string(name), "inputDatashapeJson": input,
-             "outputDatashapeJson": output, "inputsToResultsCardinality": .string(cardinality)])
+            [
+                "providerName": .string(provider), "modelName": .string(name), "inputDatashapeJson": input,
+                "outputDatashapeJson": output, "inputsToResultsCardinality": .string(cardinality),
+            ])
         guard reply.status == 200 else { throw TestFailure("CreateModel failed: \(reply.json)") }
     }
 
@@ -321,8 +336,10 @@ final class Client: @unchecked Sendable {
     {
         let reply = try job(
             "SubmitJob",
-            ["providerName": .string(provider), "modelName": .string(model), "inputParams": ["rows": .array(rows)],
-             "extraParams": .object(extra)])
+            [
+                "providerName": .string(provider), "modelName": .string(model), "inputParams": ["rows": .array(rows)],
+                "extraParams": .object(extra),
+            ])
         guard let id = reply.result?.stringValue else { throw TestFailure("SubmitJob failed: \(reply.json)") }
         return id
     }
