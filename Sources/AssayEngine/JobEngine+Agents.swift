@@ -135,11 +135,18 @@ extension JobEngine {
     /// Records finished attempts. Results are checked against the model's result shape and
     /// cardinality; a mismatch fails the job with `RESULT_INVALID`.
     public func report(provider: String, _ reports: [AttemptReport]) async -> [ReportOutcome] {
-        // Reports run concurrently so that the store commits a whole batch together instead of
-        // paying one durable commit per job in turn.
-        await withTaskGroup(of: (Int, ReportOutcome).self) { group in
+        // The completed jobs are read in one go, for their models; each is read alone only if
+        // that read fails. Reports then run concurrently so that the store commits a whole batch
+        // together instead of paying one durable commit per job in turn.
+        var completedIds: [String] = []
+        for case .completed(let jobId, _, _) in reports { completedIds.append(jobId) }
+        var known: [String: JobRecord]?
+        if let jobs = try? await store.jobs(provider: provider, ids: completedIds) {
+            known = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        return await withTaskGroup(of: (Int, ReportOutcome).self) { group in
             for (index, report) in reports.enumerated() {
-                group.addTask { [self] in (index, await record(provider: provider, report)) }
+                group.addTask { [self, known] in (index, await record(provider: provider, report, known: known)) }
             }
             var outcomes = [ReportOutcome?](repeating: nil, count: reports.count)
             for await (index, outcome) in group { outcomes[index] = outcome }
@@ -147,12 +154,22 @@ extension JobEngine {
         }
     }
 
-    private func record(provider: String, _ report: AttemptReport) async -> ReportOutcome {
+    /// Records one outcome. `known` holds the jobs read beforehand, when that read succeeded: a
+    /// job missing from it does not exist.
+    private func record(
+        provider: String, _ report: AttemptReport, known: [String: JobRecord]?
+    ) async -> ReportOutcome {
         do {
             let job: JobRecord
             switch report {
             case .completed(let jobId, let token, let results):
-                job = try await complete(provider: provider, jobId: jobId, token: token, results: results)
+                let current: JobRecord?
+                if let known {
+                    current = known[jobId]
+                } else {
+                    current = try await store.job(provider: provider, id: jobId)
+                }
+                job = try await complete(current, provider: provider, jobId: jobId, token: token, results: results)
             case .failed(let jobId, let token, let failure):
                 job = try await store.fail(
                     provider: provider, jobId: jobId, token: token, failure: failure, now: WallClock.nowMillis())
@@ -166,8 +183,11 @@ extension JobEngine {
         }
     }
 
-    private func complete(provider: String, jobId: String, token: Int64, results: JSONValue) async throws -> JobRecord {
-        guard let job = try await store.job(provider: provider, id: jobId) else {
+    /// Completes `job` (as read before; nil when it does not exist) after checking its results.
+    private func complete(
+        _ job: JobRecord?, provider: String, jobId: String, token: Int64, results: JSONValue
+    ) async throws -> JobRecord {
+        guard let job else {
             throw AssayError.unknownJob(provider: provider, jobId: jobId)
         }
         guard job.status == .inProcess, job.leaseToken == token else {

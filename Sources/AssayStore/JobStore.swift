@@ -52,6 +52,8 @@ public protocol JobStore: Sendable {
     /// idempotency key, that job's id (and nothing new is stored).
     func submit(_ jobs: [NewJob]) async throws -> [String]
     func job(provider: String, id: String) async throws -> JobRecord?
+    /// The jobs of `provider` among `ids` that exist, in no particular order: one read for many.
+    func jobs(provider: String, ids: [String]) async throws -> [JobRecord]
     func jobInput(provider: String, id: String) async throws -> [UInt8]?
     /// The results of a COMPLETED job.
     func jobResults(provider: String, id: String) async throws -> [UInt8]?

@@ -138,6 +138,16 @@ extension PostgresStore {
         }
     }
 
+    public func jobs(provider: String, ids: [String]) async throws -> [JobRecord] {
+        guard !ids.isEmpty else { return [] }
+        return try await read { c in
+            let r = try c.query(
+                "SELECT \(Self.jobColumns) FROM jobs WHERE provider = $1 AND id = ANY($2::text[])",
+                [.text(provider), .textArray(ids)])
+            return (0..<r.count).map { Self.decodeJob(r, $0) }
+        }
+    }
+
     public func jobInput(provider: String, id: String) async throws -> [UInt8]? {
         try await read { c in
             let r = try c.query(

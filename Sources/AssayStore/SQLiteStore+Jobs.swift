@@ -136,6 +136,17 @@ extension SQLiteStore {
         }
     }
 
+    public func jobs(provider: String, ids: [String]) async throws -> [JobRecord] {
+        guard !ids.isEmpty else { return [] }
+        let list = JSON.string(.array(ids.map { .string($0) }))
+        return try await read { c in
+            try c.rows(
+                "SELECT \(Self.jobColumns) FROM jobs WHERE provider = ? AND id IN (SELECT value FROM json_each(?))",
+                .text(provider), .text(list)
+            ) { Self.decodeJob($0) }
+        }
+    }
+
     public func jobInput(provider: String, id: String) async throws -> [UInt8]? {
         try await read { c in
             try c.row(

@@ -119,6 +119,23 @@ import Testing
         }
     }
 
+    @Test func jobsAreReadManyAtOnceWithinTheirProvider() async throws {
+        try await forEachStore { f in
+            let s = f.store
+            try await makeProvider(s)
+            try await makeProvider(s, "other")
+            let ids = try await s.submit((0..<5).map { newJob("j\($0)") })
+            let foreign = try await s.submit([newJob("x", provider: "other")])
+
+            let read = try await s.jobs(provider: "p", ids: [ids[3], "missing", ids[0], foreign[0], ids[3]])
+
+            #expect(Set(read.map(\.id)) == [ids[0], ids[3]], "\(f.name)")
+            #expect(read.count == 2, "\(f.name): each job once")
+            #expect(read.allSatisfy { $0.provider == "p" && $0.status == .waiting })
+            #expect(try await s.jobs(provider: "p", ids: []).isEmpty)
+        }
+    }
+
     @Test func submitValidatesAndRecordsFinishedJobs() async throws {
         try await forEachStore { f in
             let s = f.store
