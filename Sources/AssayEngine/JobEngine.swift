@@ -324,16 +324,30 @@ struct ExtraParams {
     }
 }
 
-/// Model files of in-server providers, read once from the store and kept by name.
+/// Model files of in-server providers, kept by name. A kept file is read again from the store when
+/// it is older than `maxAge`, so that a file replaced through another server of a cluster is used
+/// here within that time; a replacement through this server is seen at once (`forget`).
 final class ModelFileCache: Sendable {
-    private let files = Mutex<[String: [UInt8]]>([:])
+    private struct Entry {
+        let data: [UInt8]
+        let read: ContinuousClock.Instant
+    }
+
+    private let files = Mutex<[String: Entry]>([:])
+    private let maxAge: Duration
+
+    init(maxAge: Duration = .seconds(5)) {
+        self.maxAge = maxAge
+    }
 
     func load(store: any JobStore, provider: String, name: String) async throws -> [UInt8] {
-        if let file = files.withLock({ $0[provider + "/" + name] }) { return file }
+        let key = provider + "/" + name
+        let now = ContinuousClock.now
+        if let entry = files.withLock({ $0[key] }), now - entry.read < maxAge { return entry.data }
         guard let data = try await store.modelFile(provider: provider, name: name) else {
             throw AssayError.unknownFile("\(provider)/\(name)")
         }
-        files.withLock { $0[provider + "/" + name] = data }
+        files.withLock { $0[key] = Entry(data: data, read: now) }
         return data
     }
 

@@ -4,11 +4,20 @@ import AssayPMML
 import AssayStore
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The `pmml` connector: scores PMML documents inside the server with the AssayPMML runtime.
-/// Documents are compiled once and cached per model; a model that is deleted and created again, or
-/// whose file changes size, is compiled anew.
+/// Documents are compiled once and cached per model together with the bytes they were compiled
+/// from; a model created anew, or whose file's bytes differ from those, is compiled again.
 public final class PMMLModelRuntime: ModelRuntime {
-    private let compiled = Mutex<[String: PMMLModel]>([:])
+    private struct Compiled {
+        let file: [UInt8]
+        let model: PMMLModel
+    }
+
+    private let compiled = Mutex<[String: Compiled]>([:])
 
     public init() {}
 
@@ -22,15 +31,13 @@ public final class PMMLModelRuntime: ModelRuntime {
     }
 
     public func score(model record: ModelRecord, file: [UInt8], input: Infotable) throws -> Infotable {
-        // TODO: a model file replaced in place by one of the same size keeps its old compiled form
-        // until the model is recreated; key the cache by a content digest kept with the file.
-        let key = "\(record.provider)/\(record.name)/\(record.createdTime)/\(file.count)"
+        let key = "\(record.provider)/\(record.name)/\(record.createdTime)"
         let model: PMMLModel
-        if let cached = compiled.withLock({ $0[key] }) {
-            model = cached
+        if let cached = compiled.withLock({ $0[key] }), Self.sameBytes(cached.file, file) {
+            model = cached.model
         } else {
             model = try load(file)
-            compiled.withLock { $0[key] = model }
+            compiled.withLock { $0[key] = Compiled(file: file, model: model) }
         }
         var evaluator = model.makeEvaluator()
         let names = model.inputFields.map(\.name)
@@ -56,6 +63,18 @@ public final class PMMLModelRuntime: ModelRuntime {
             rows.append(result)
         }
         return Infotable(dataShape: try describeShape(model), rows: rows)
+    }
+
+    /// Whether two files hold the same bytes: the same buffer (the usual case, as the engine keeps
+    /// files), or equal contents compared with memcmp.
+    static func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        return a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                x.baseAddress == y.baseAddress || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
+            }
+        }
     }
 
     private func describeShape(_ model: PMMLModel) throws -> DataShape {

@@ -101,6 +101,31 @@ import Testing
         #expect(jobs.rows.first?["status"] == "COMPLETED")
     }
 
+    @Test func replacingTheModelFileScoresWithTheNewDocument() throws {
+        let (server, client) = try setUp()
+        defer { server.kill(SIGTERM) }
+        let row: JSONValue = ["Sepal_Length": 5.1, "Sepal_Width": 3.5, "Petal_Length": 1.4, "Petal_Width": 0.2]
+        func predicted() throws -> String? {
+            let reply = try client.job(
+                "ExecuteJob", ["providerName": "scoring", "modelName": "iris", "inputParams": ["rows": [row]]])
+            #expect(reply.status == 200, "\(reply.json)")
+            return reply.rows.first?["Predicted_Species"]?.stringValue
+        }
+        #expect(try predicted() == "setosa")
+
+        // The same document with one class renamed: a file of the very same size.
+        let original = try String(
+            contentsOfFile: PMMLProviderTests.conformance + "/pmml/DecisionTreeIris.pmml", encoding: .utf8)
+        let renamed = original.replacingOccurrences(of: "\"setosa\"", with: "\"SETOSA\"")
+        #expect(renamed.utf8.count == original.utf8.count && renamed != original)
+        let upload = try client.raw(
+            "PUT", "/Thingworx/FileRepositories/TW.AnalysisServices.ModelRepository/scoring/iris-tree.pmml",
+            body: Array(renamed.utf8), contentType: "application/octet-stream")
+        #expect(upload.status == 200, "\(upload.json)")
+
+        #expect(try predicted() == "SETOSA")
+    }
+
     @Test func submitJobIsScoredByInServerWorkers() throws {
         let (server, client) = try setUp()
         defer { server.kill(SIGTERM) }
