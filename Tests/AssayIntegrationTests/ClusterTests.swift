@@ -115,6 +115,46 @@ struct ClusterTests {
         #expect(rescued.allSatisfy { $0["clientId"]?.stringValue != "agent-\(doomed)" })
     }
 
+    @Test func statefulSessionStaysOnOneAgentWhicheverServerItsJobsReach() throws {
+        let servers = try ServerProcess.cluster(2, database: try TestStore.sharedDatabaseURL(), arguments: Self.lease)
+        defer { for server in servers { server.kill(SIGTERM) } }
+        let admin = Client(servers[0])
+        try admin.createProvider("calc")
+        try admin.createModel("calc", "double", input: Self.pausedInput)
+        let log = servers[0].dataDir + "/attempts.log"
+        let model = Self.model(dir: servers[0].dataDir, log: log)
+        let key = try admin.agentKey("agents", providers: ["calc"])
+        let agents = try servers.indices.map { i in
+            try AgentProcess(
+                server: servers[i], key: key, provider: "calc", models: ["double": model], concurrency: 2,
+                clientId: "agent-\(i)")
+        }
+        defer { for agent in agents { agent.kill(SIGTERM) } }
+
+        // One caller's session, started on server 0 and carried to server 1 by its cookie.
+        let callers = servers.map { Client($0) }
+        #expect(try callers[0].job("StartStatefulSession").result == true)
+        let cookie = try #require(callers[0].cookie)
+        callers[1].cookie = cookie
+        #expect(try callers[1].job("IsStatefulSession").result == true, "server 1 should know the session")
+
+        var ids: [String] = []
+        for i in 0..<10 {
+            ids.append(try callers[i % 2].submit("calc", "double", rows: [["x": .int(Int64(i)), "pause": 0.1]]))
+        }
+        // Jobs of other callers, without the session, spread over both agents meanwhile.
+        let others = try (0..<10).map { i in
+            try Client(servers[i % 2]).submit("calc", "double", rows: [["x": .int(Int64(100 + i)), "pause": 0.1]])
+        }
+        for id in ids + others {
+            #expect(try admin.waitFor("calc", id, ["COMPLETED", "FAILED"]) == "COMPLETED")
+        }
+        let sessionAgents = try Set(ids.map { try admin.queryJob($0)?["clientId"]?.stringValue ?? "?" })
+        #expect(sessionAgents.count == 1, "the session's jobs ran on \(sessionAgents)")
+        #expect(try callers[1].job("EndStatefulSession").status == 200)
+        #expect(try callers[0].job("IsStatefulSession").result == false, "ending it on server 1 ends it everywhere")
+    }
+
     @Test(.enabled(if: ThrowawayPostgres.control != nil, "needs ASSAY_TEST_POSTGRES_CTL to run a PostgreSQL"))
     func serversServeAgainAfterPostgresRestartsAndKeepEveryAcceptedJob() throws {
         let postgres = try ThrowawayPostgres()
