@@ -61,4 +61,41 @@ import Testing
             #expect(Set(tokens).count == 500, "[\(f.name)] fencing tokens are unique")
         }
     }
+
+    /// Two stores on one PostgreSQL schema are two servers of a cluster: claimers racing through
+    /// both must never run more of a capped provider's jobs at once than its cap.
+    @Test(.enabled(if: postgresTestURL != nil, "needs ASSAY_TEST_POSTGRES_URL"))
+    func maxConcurrentJobsHoldsAcrossServers() async throws {
+        let url = try #require(postgresTestURL)
+        let schema = "cap_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let schemaURL = url + (url.contains("?") ? "&" : "?") + "schema=" + schema
+        let servers: [any JobStore] = [try PostgresStore(url: schemaURL), try PostgresStore(url: schemaURL)]
+        defer { dropPostgresSchema(url: url, schema: schema) }
+        try await makeProvider(servers[0], maxConcurrentJobs: 3)
+        _ = try await servers[0].submit((0..<60).map { newJob("j\($0)", created: t0 + Millis($0)) })
+
+        var completed = 0
+        for round in 0..<30 {
+            // Six agents, three on each server, claim at once.
+            let claimed = try await withThrowingTaskGroup(of: [ClaimedJob].self) { group in
+                for agent in 0..<6 {
+                    group.addTask {
+                        try await servers[agent % 2].claim(
+                            provider: "p", clientId: "a\(agent)", models: ["m"], max: 2, leaseSeconds: 30, now: t0)
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            let running = try await servers[1].queryJobs(JobQuery(limit: 1000)).filter { $0.status == .inProcess }
+            #expect(running.count <= 3, "round \(round): \(running.count) jobs running under a cap of 3")
+            #expect(claimed.count <= 3)
+            // Finish one of them through the other server, freeing one slot.
+            guard let first = claimed.first else { break }
+            _ = try await servers[round % 2].complete(
+                provider: "p", jobId: first.job.id, token: first.token, results: [], now: t0)
+            completed += 1
+        }
+        #expect(completed == 30, "every round should have found a free slot")
+        for server in servers { await server.close() }
+    }
 }
