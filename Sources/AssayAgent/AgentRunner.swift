@@ -605,9 +605,10 @@ public final class AgentRunner: @unchecked Sendable {
     // MARK: Outage logging
 
     private func noteFailure(_ role: String, _ error: AssayError, retrying: Bool) {
+        // A request cut short by the agent's own stop is no news for the operator.
         let isNew = lock.withLock { () -> Bool in
             defer { lastError[role] = error.code }
-            return lastError[role] != error.code
+            return lastError[role] != error.code && !stopped
         }
         guard isNew else { return }
         let metadata: KeyValuePairs<String, String> = [
