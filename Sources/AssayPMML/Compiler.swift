@@ -326,6 +326,7 @@ final class Compiler {
             return source
         }
         let sourceSlot = source.slot
+        let passesThrough = replacement == nil && !needsOutliers && !returnInvalidOnMissing
         let lowValue = low ?? -.infinity
         let highValue = high ?? .infinity
         let clamp = outliers == "asExtremeValues"
@@ -361,6 +362,10 @@ final class Compiler {
             return value
         }
         let slot = newSlot(name, computer)
+        if isTop && passesThrough, let raw = rawSlots[name], raw == sourceSlot,
+           program.passThroughSlots[raw] == nil {
+            program.passThroughSlots[raw] = slot
+        }
         return FieldInfo(name: name, slot: slot, dataType: dataType, optype: field.attribute("optype") ?? source.optype,
                          values: source.values)
     }
@@ -443,6 +448,9 @@ final class Compiler {
                 invalidStrings: strings(info?.invalidValues ?? []), invalidNumbers: numbers(info?.invalidValues ?? []),
                 missingStrings: strings(info?.missingValues ?? []), missingNumbers: numbers(info?.missingValues ?? []),
                 intervals: info?.intervals ?? []))
+        }
+        program.inputPlans = program.inputs.map { spec in
+            InputPlan(spec, treatedSlot: program.passThroughSlots[spec.slot] ?? -1)
         }
         if let target = node.targetName {
             let resultIndex = node.resultIndex

@@ -8,6 +8,9 @@ struct OutputCompiler {
         let compiler = context.compiler
         let scope = context.scope
         let resultIndex = node.resultIndex
+        var outputSlots: [Int32] = []
+        // Assigned whole once done: the node's properties are only ever replaced, never modified in place.
+        defer { node.outputSlots = outputSlots }
         for field in output.children where field.name == "OutputField" {
             let name = try field.required("name")
             let feature = field.attribute("feature") ?? "predictedValue"
@@ -129,14 +132,15 @@ struct OutputCompiler {
                                  values: [])
             scope.fields[name] = info
             node.outputFields.append(info)
-            node.outputSlots.append(slot)
+            outputSlots.append(slot)
             // isFinalResult="false" fields are still results: JPMML-Evaluator returns them too.
             if context.isTop {
                 let optype = field.attribute("optype") ?? (dataType.isNumeric ? "continuous" : "categorical")
                 compiler.program.results.append(ResultSpec(
                     field: PMMLField(name: name, dataType: dataType, optype: optype),
                     read: { (scratch: Scratch) throws(PMMLError) -> V in try scratch.fetch(slot) },
-                    integer: dataType == .integer || (feature == "predictedValue" && node.targetDataType == .integer)))
+                    integer: dataType == .integer || (feature == "predictedValue" && node.targetDataType == .integer),
+                    slot: slot))
             }
         }
     }

@@ -19,6 +19,12 @@ struct ModelResult {
 
 final class Scratch {
     let program: Program
+    /// Copies of the program's per-row tables held as constants here, so that the hot loops read them
+    /// without exclusivity checks on the program's (build-time mutable) properties.
+    let computers: [Expr?]
+    let inputPlans: [InputPlan]
+    let resultSpecs: [ResultSpec]
+    let top: ModelNode
     let values: UnsafeMutablePointer<V>
     let stamps: UnsafeMutablePointer<UInt32>
     let doubles: UnsafeMutablePointer<Double>
@@ -29,6 +35,10 @@ final class Scratch {
 
     init(program: Program) {
         self.program = program
+        computers = program.computers
+        inputPlans = program.inputPlans
+        resultSpecs = program.results
+        top = program.top
         values = .allocate(capacity: max(program.slotCount, 1))
         values.initialize(repeating: .missing, count: max(program.slotCount, 1))
         stamps = .allocate(capacity: max(program.slotCount, 1))
@@ -69,7 +79,7 @@ final class Scratch {
     }
 
     private func compute(_ index: Int) throws(PMMLError) -> V {
-        guard let computer = program.computers[index] else {
+        guard let computer = computers[index] else {
             // An input slot nobody set (a field that is not an input of this document) is missing.
             stamps[index] = generation
             values[index] = .missing
