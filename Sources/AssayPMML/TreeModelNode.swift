@@ -22,6 +22,8 @@ final class TreeModelNode: ModelNode {
     var hasDistribution: [Bool] = []
     var strategy = MissingStrategy.none
     var returnLastPrediction = false
+    /// The scoring tables, built once the nodes are filled in.
+    private(set) var plan: TreePlan!
 
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode {
         let element = context.element
@@ -47,7 +49,22 @@ final class TreeModelNode: ModelNode {
         node.returnLastPrediction = noTrueChild == "returnLastPrediction"
         node.reserve(1)
         try node.fill(0, root, context)
+        node.plan = TreePlan(node)
         return node
+    }
+
+    /// The nodes as flat records, child links and inline predicate tests included; `offset` is added to
+    /// every node index, so that several trees can share one buffer.
+    func flatNodes(offset: Int) -> [FlatNode] {
+        var flat: [FlatNode] = []
+        flat.reserveCapacity(predicate.count)
+        for index in predicate.indices {
+            let (test, slot, threshold) = predicates.flatTest(predicate[index])
+            flat.append(FlatNode(threshold: threshold, slot: slot, test: test, predicate: predicate[index],
+                                 firstChild: firstChild[index] < 0 ? -1 : firstChild[index] + Int32(offset),
+                                 childCount: childCount[index]))
+        }
+        return flat
     }
 
     private static func collectLabels(_ element: XMLElement, _ labels: inout [String]) {
@@ -148,6 +165,19 @@ final class TreeModelNode: ModelNode {
     }
 
     override func predict(_ scratch: Scratch) throws(PMMLError) {
+        let plan = plan!
+        let leaf = try plan.flat.walk(root: 0, returnLastPrediction: returnLastPrediction, scratch)
+        if leaf >= 0 {
+            finish(leaf, scratch)
+        } else if leaf == WalkEnd.noPrediction {
+            setMissing(scratch)
+        } else {
+            try predictGeneral(scratch)
+        }
+    }
+
+    /// The walk with every missing value strategy, for rows the fast walk cannot finish.
+    private func predictGeneral(_ scratch: Scratch) throws(PMMLError) {
         let root = try predicates.evaluate(predicate[0], scratch)
         guard root == .truthy else {
             if root == .unknown && (strategy == .aggregateNodes || strategy == .weightedConfidence) {
@@ -205,22 +235,25 @@ final class TreeModelNode: ModelNode {
     }
 
     private func finish(_ node: Int, _ scratch: Scratch) {
+        let plan = plan!
         let result = scratch.results + resultIndex
-        result.pointee.value = score[node]
-        result.pointee.category = scoreCategory[node]
+        result.pointee.value = plan.score[node]
+        result.pointee.category = plan.scoreCategory[node]
         result.pointee.entity = Int32(node)
         result.pointee.confidence = .nan
         if function == .classification {
             let k = categories.count
             let base = node * k
-            result.pointee.hasProbabilities = hasDistribution[node]
-            if hasDistribution[node] {
-                for category in 0..<k { scratch.doubles[probabilityBase + category] = distribution[base + category] }
+            result.pointee.hasProbabilities = plan.hasDistribution[node]
+            if plan.hasDistribution[node] {
+                for category in 0..<k {
+                    scratch.doubles[probabilityBase + category] = plan.distribution[base + category]
+                }
             }
         } else {
             result.pointee.hasProbabilities = false
         }
-        if score[node].isMissing && function == .classification && !hasDistribution[node] {
+        if plan.score[node].isMissing && function == .classification && !plan.hasDistribution[node] {
             result.pointee.value = .missing
         }
     }
@@ -267,5 +300,23 @@ final class TreeModelNode: ModelNode {
         } else {
             result.pointee.value = .number(weightedSum / totalWeight)
         }
+    }
+}
+
+/// A compiled tree's scoring tables, immutable once built, so that reading them needs no exclusivity
+/// checks (the node's own arrays are grown while compiling).
+final class TreePlan {
+    let flat: FlatNodes
+    let score: [V]
+    let scoreCategory: [Int32]
+    let hasDistribution: [Bool]
+    let distribution: [Double]
+
+    init(_ tree: TreeModelNode) {
+        flat = FlatNodes(tree.flatNodes(offset: 0))
+        score = tree.score
+        scoreCategory = tree.scoreCategory
+        hasDistribution = tree.hasDistribution
+        distribution = tree.distribution
     }
 }
