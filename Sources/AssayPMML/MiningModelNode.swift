@@ -17,6 +17,8 @@ final class MiningModelNode: ModelNode {
     /// For each child, child category index → parent category index.
     var categoryMaps: [[Int32]] = []
     var segmentIds: [V] = []
+    /// The segments' trees in one flat buffer, when every segment is an unconditional plain tree.
+    private(set) var ensemble: TreeEnsemble?
 
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode {
         let element = context.element
@@ -73,6 +75,7 @@ final class MiningModelNode: ModelNode {
             }
             node.categoryMaps.append(map)
         }
+        node.ensemble = TreeEnsemble(node)
         return node
     }
 
@@ -114,7 +117,9 @@ final class MiningModelNode: ModelNode {
             finishClassification(scratch)
             result.pointee.entity = -1
         case .average, .weightedAverage, .sum, .weightedSum, .max, .median, .weightedMedian:
-            if function == .classification {
+            if let ensemble {
+                try ensemble.predict(self, scratch)
+            } else if function == .classification {
                 try averageProbabilities(scratch)
             } else {
                 try combineNumbers(scratch)
@@ -149,66 +154,111 @@ final class MiningModelNode: ModelNode {
     }
 
     private func averageProbabilities(_ scratch: Scratch) throws(PMMLError) {
-        let base = probabilityBase
-        for category in 0..<categories.count { scratch.doubles[base + category] = 0 }
+        clearProbabilities(scratch)
         var total = 0.0
         for index in children.indices where try predicates.evaluate(segmentPredicates[index], scratch) == .truthy {
-            let child = children[index]
-            try child.evaluate(scratch)
-            let childResult = scratch.results[child.resultIndex]
-            guard childResult.hasProbabilities else { continue }
-            let weight = method == .weightedAverage || method == .weightedSum ? weights[index] : 1
-            for (childCategory, mapped) in categoryMaps[index].enumerated() where mapped >= 0 {
-                scratch.doubles[base + Int(mapped)] += weight * scratch.doubles[child.probabilityBase + childCategory]
-            }
-            total += weight
+            total += try addChildProbabilities(index, scratch)
         }
+        finishProbabilities(total: total, scratch)
+    }
+
+    func clearProbabilities(_ scratch: Scratch) {
+        for category in 0..<categories.count { scratch.doubles[probabilityBase + category] = 0 }
+    }
+
+    /// Runs segment `index`'s model and adds its weighted probabilities; returns the weight it counted
+    /// with (0 when the segment gave no probabilities).
+    func addChildProbabilities(_ index: Int, _ scratch: Scratch) throws(PMMLError) -> Double {
+        let base = probabilityBase
+        let child = children[index]
+        try child.evaluate(scratch)
+        let childResult = scratch.results[child.resultIndex]
+        guard childResult.hasProbabilities else { return 0 }
+        let weight = method == .weightedAverage || method == .weightedSum ? weights[index] : 1
+        for (childCategory, mapped) in categoryMaps[index].enumerated() where mapped >= 0 {
+            scratch.doubles[base + Int(mapped)] += weight * scratch.doubles[child.probabilityBase + childCategory]
+        }
+        return weight
+    }
+
+    /// Averages (unless summing) the accumulated probabilities and picks the class.
+    func finishProbabilities(total: Double, _ scratch: Scratch) {
         guard total > 0 else {
             setMissing(scratch)
             return
         }
         if method != .sum && method != .weightedSum {
-            for category in 0..<categories.count { scratch.doubles[base + category] /= total }
+            for category in 0..<categories.count { scratch.doubles[probabilityBase + category] /= total }
         }
         finishClassification(scratch)
         scratch.results[resultIndex].entity = -1
     }
 
     private func combineNumbers(_ scratch: Scratch) throws(PMMLError) {
-        var sum = 0.0
-        var floatSum: Float = 0
-        var weightSum = 0.0
-        var count = 0
-        var maximum = -Double.infinity
-        var collected: [(Double, Double)] = []
+        var combiner = NumberCombiner(method: method)
         for index in children.indices where try predicates.evaluate(segmentPredicates[index], scratch) == .truthy {
-            let child = children[index]
-            try child.evaluate(scratch)
-            let value = scratch.results[child.resultIndex].value
-            guard let y = value.tag == .number ? value.num : scratch.number(of: value) else {
+            guard let y = try childNumber(index, scratch) else {
                 // A segment without a prediction makes the ensemble's prediction missing, as in JPMML.
                 setMissing(scratch)
                 return
             }
-            let weight = weights[index]
-            switch method {
-            case .sum:
-                sum += y
-                floatSum += Float(y)
-            case .average: sum += y
-            case .weightedAverage, .weightedSum:
-                sum += weight * y
-                floatSum += Float(weight) * Float(y)
-            case .max: maximum = Swift.max(maximum, y)
-            default: collected.append((y, weight))
-            }
-            weightSum += weight
-            count += 1
+            combiner.add(y, weight: weights[index])
         }
-        guard count > 0 else {
+        finishNumbers(combiner, scratch)
+    }
+
+    /// Runs segment `index`'s model and returns its prediction as a number, nil when it has none.
+    func childNumber(_ index: Int, _ scratch: Scratch) throws(PMMLError) -> Double? {
+        let child = children[index]
+        try child.evaluate(scratch)
+        let value = scratch.results[child.resultIndex].value
+        return value.tag == .number ? value.num : scratch.number(of: value)
+    }
+
+    /// Writes the combined prediction (missing when no segment was selected).
+    func finishNumbers(_ combiner: NumberCombiner, _ scratch: Scratch) {
+        guard let y = combiner.result(floatContext: floatContext) else {
             setMissing(scratch)
             return
         }
+        scratch.results[resultIndex] = ModelResult(value: .number(y))
+    }
+}
+
+/// Folds segment predictions the way `multipleModelMethod` says, for numeric (regression) ensembles.
+struct NumberCombiner {
+    let method: MiningModelNode.Method
+    var sum = 0.0
+    var floatSum: Float = 0
+    var weightSum = 0.0
+    var count = 0
+    var maximum = -Double.infinity
+    var collected: [(Double, Double)] = []
+
+    init(method: MiningModelNode.Method) {
+        self.method = method
+    }
+
+    @inline(__always)
+    mutating func add(_ y: Double, weight: Double) {
+        switch method {
+        case .sum:
+            sum += y
+            floatSum += Float(y)
+        case .average: sum += y
+        case .weightedAverage, .weightedSum:
+            sum += weight * y
+            floatSum += Float(weight) * Float(y)
+        case .max: maximum = Swift.max(maximum, y)
+        default: collected.append((y, weight))
+        }
+        weightSum += weight
+        count += 1
+    }
+
+    /// The combined value, nil when nothing was added.
+    func result(floatContext: Bool) -> Double? {
+        guard count > 0 else { return nil }
         var y: Double
         switch method {
         case .sum, .weightedSum: y = floatContext ? Double(floatSum) : sum
@@ -232,6 +282,6 @@ final class MiningModelNode: ModelNode {
             }
         }
         if floatContext { y = Double(Float(y)) }
-        scratch.results[resultIndex] = ModelResult(value: .number(y))
+        return y
     }
 }
