@@ -75,7 +75,7 @@ final class MiningModelNode: ModelNode {
             }
             node.categoryMaps.append(map)
         }
-        node.ensemble = TreeEnsemble(node)
+        node.ensemble = TreeEnsemble(node, context.compiler)
         return node
     }
 

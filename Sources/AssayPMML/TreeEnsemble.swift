@@ -22,9 +22,14 @@ final class TreeEnsemble {
     let mapped: [Bool]
     /// How each tree's weight counts for classification: the weight or 1.
     let weighted: Bool
+    /// The nodes again, testing a dense row of the fields in `features` (slots), which is gathered into
+    /// `scratch.doubles` at `rowBase`; nil when some test is not inline or the tree is too wide.
+    let dense: DenseNodes?
+    let features: [Int32]
+    let rowBase: Int
 
     /// Nil when the model is not such an ensemble or its combining method has no fast form here.
-    init?(_ model: MiningModelNode) {
+    init?(_ model: MiningModelNode, _ compiler: Compiler) {
         let regression = model.function == .regression
         switch model.method {
         case .sum, .weightedSum, .average, .weightedAverage: break
@@ -70,6 +75,31 @@ final class TreeEnsemble {
             }
         }
         flat = FlatNodes(nodes)
+        var features: [Int32] = []
+        var featureIndex: [Int32: Int] = [:]
+        var denseNodes: [DenseNode] = []
+        for node in nodes {
+            guard node.test != .general, node.childCount <= Int32(UInt8.max), features.count < Int(UInt16.max)
+            else {
+                denseNodes = []
+                break
+            }
+            var feature = 0
+            if node.test != .alwaysTrue && node.test != .alwaysFalse {
+                if let known = featureIndex[node.slot] {
+                    feature = known
+                } else {
+                    feature = features.count
+                    featureIndex[node.slot] = feature
+                    features.append(node.slot)
+                }
+            }
+            denseNodes.append(DenseNode(threshold: node.threshold, firstChild: node.firstChild,
+                                        feature: UInt16(feature), test: node.test, childCount: UInt8(node.childCount)))
+        }
+        dense = denseNodes.isEmpty ? nil : DenseNodes(denseNodes)
+        self.features = denseNodes.isEmpty ? [] : features
+        rowBase = denseNodes.isEmpty ? -1 : compiler.allocateDoubles(features.count)
         self.roots = roots
         returnLastPrediction = returnLast
         weights = model.weights
@@ -90,7 +120,37 @@ final class TreeEnsemble {
         }
     }
 
+    /// Copies the ensemble's fields into the dense row; false when one is not a number (or cannot be
+    /// computed, which the general walk will then report if it reaches that field).
+    private func gatherRow(_ scratch: Scratch) -> Bool {
+        guard dense != nil else { return false }
+        let row = scratch.doubles + rowBase
+        for index in features.indices {
+            guard let value = try? scratch.fetch(features[index]), value.tag == .number else { return false }
+            row[index] = value.num
+        }
+        return true
+    }
+
     private func combineNumbers(_ model: MiningModelNode, _ scratch: Scratch) throws(PMMLError) {
+        var combiner = NumberCombiner(method: model.method)
+        if gatherRow(scratch), let dense {
+            let row = UnsafePointer(scratch.doubles + rowBase)
+            for tree in roots.indices {
+                let leaf = dense.walk(root: roots[tree], returnLastPrediction: returnLastPrediction[tree], row)
+                guard leaf >= 0, hasScore[leaf] else {
+                    // No prediction, or a leaf without a numeric score: the general loop decides.
+                    return try combineNumbersGeneral(model, scratch)
+                }
+                combiner.add(scores[leaf], weight: weights[tree])
+            }
+            model.finishNumbers(combiner, scratch)
+            return
+        }
+        try combineNumbersGeneral(model, scratch)
+    }
+
+    private func combineNumbersGeneral(_ model: MiningModelNode, _ scratch: Scratch) throws(PMMLError) {
         var combiner = NumberCombiner(method: model.method)
         for tree in roots.indices {
             let leaf = try flat.walk(root: roots[tree], returnLastPrediction: returnLastPrediction[tree], scratch)
@@ -117,6 +177,20 @@ final class TreeEnsemble {
         let k = categoryCount
         let sums = scratch.doubles + model.probabilityBase
         var total = 0.0
+        if gatherRow(scratch), let dense {
+            let row = UnsafePointer(scratch.doubles + rowBase)
+            for tree in roots.indices {
+                let leaf = dense.walk(root: roots[tree], returnLastPrediction: returnLastPrediction[tree], row)
+                guard leaf >= 0, hasDistribution[leaf] else { continue }
+                let weight = weighted ? weights[tree] : 1
+                for category in 0..<k where mapped[tree * k + category] {
+                    sums[category] += weight * probabilities[leaf * k + category]
+                }
+                total += weight
+            }
+            model.finishProbabilities(total: total, scratch)
+            return
+        }
         for tree in roots.indices {
             let leaf = try flat.walk(root: roots[tree], returnLastPrediction: returnLastPrediction[tree], scratch)
             if leaf == WalkEnd.noPrediction { continue }

@@ -48,6 +48,32 @@ struct FlatNode {
     }
 }
 
+/// A flat node whose test reads a dense row of doubles instead of a slot: 16 bytes, four to a cache line.
+/// Used when every test of an ensemble is inline and the row's fields are all numbers.
+struct DenseNode {
+    var threshold: Double
+    var firstChild: Int32
+    /// Index of the tested field in the ensemble's dense row.
+    var feature: UInt16
+    var test: FlatNode.Test
+    var childCount: UInt8
+
+    /// The same answers as `FlatNode.evaluate` gives for a number, NaN included.
+    @inline(__always)
+    func passes(_ row: UnsafePointer<Double>) -> Bool {
+        switch test {
+        case .alwaysTrue: return true
+        case .lessOrEqual: return !(row[Int(feature)] > threshold)
+        case .lessThan: return row[Int(feature)] < threshold
+        case .greaterThan: return row[Int(feature)] > threshold
+        case .greaterOrEqual: return !(row[Int(feature)] < threshold)
+        case .equal: return !(row[Int(feature)] < threshold) && !(row[Int(feature)] > threshold)
+        case .notEqual: return row[Int(feature)] < threshold || row[Int(feature)] > threshold
+        case .alwaysFalse, .general: return false
+        }
+    }
+}
+
 /// What a fast walk ended with.
 enum WalkEnd {
     /// The tree predicts nothing (a false root, or no true child under returnNullPrediction).
@@ -92,6 +118,35 @@ final class FlatNodes {
             }
             if selected < 0 { return returnLastPrediction ? node : WalkEnd.noPrediction }
             node = selected
+        }
+    }
+}
+
+/// A buffer of dense nodes, freed with its owner.
+final class DenseNodes {
+    let nodes: UnsafeMutableBufferPointer<DenseNode>
+
+    init(_ source: [DenseNode]) {
+        nodes = .allocate(capacity: max(source.count, 1))
+        _ = nodes.initialize(from: source)
+    }
+
+    deinit { nodes.deallocate() }
+
+    /// `FlatNodes.walk` for a row whose fields are all numbers: every test has an answer.
+    @inline(__always)
+    func walk(root: Int, returnLastPrediction: Bool, _ row: UnsafePointer<Double>) -> Int {
+        let base = nodes.baseAddress!
+        guard base[root].passes(row) else { return WalkEnd.noPrediction }
+        var node = root
+        while true {
+            let count = Int(base[node].childCount)
+            if count == 0 { return node }
+            var child = Int(base[node].firstChild)
+            let end = child + count
+            while child < end && !base[child].passes(row) { child += 1 }
+            if child == end { return returnLastPrediction ? node : WalkEnd.noPrediction }
+            node = child
         }
     }
 }
