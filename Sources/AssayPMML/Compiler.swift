@@ -88,7 +88,13 @@ final class Compiler {
         "BayesianNetworkModel", "GaussianProcessModel", "AnomalyDetectionModel",
     ]
 
-    func newSlot(_ name: String, _ computer: Expr?) -> Int32 {
+    /// A slot computed by `computer` when first read in a row.
+    func newSlot(_ name: String, _ computer: @escaping Expr) -> Int32 {
+        newSlot(name, Computer(run: computer))
+    }
+
+    /// A slot set by the caller (`computer` nil) or computed.
+    func newSlot(_ name: String, _ computer: Computer?) -> Int32 {
         program.computers.append(computer)
         program.slotNames.append(name)
         return Int32(program.computers.count - 1)

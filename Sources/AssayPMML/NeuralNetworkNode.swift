@@ -21,7 +21,8 @@ final class NeuralNetworkNode: ModelNode {
         var count: Int
     }
 
-    var inputs: [Expr] = []
+    /// Held as `TypedExpr` (a struct) so that each closure is called directly, not through a thunk.
+    var inputs: [TypedExpr] = []
     var activationBase = 0
     var neuronCount = 0
     var bias: [Double] = []
@@ -61,7 +62,7 @@ final class NeuralNetworkNode: ModelNode {
             }
             let compiled = try ExpressionCompiler(compiler: context.compiler, scope: context.scope).compile(body)
             index[try input.required("id")] = node.inputs.count
-            node.inputs.append(compiled.expr)
+            node.inputs.append(compiled)
         }
         var position = node.inputs.count
         let defaultActivation = try element.required("activationFunction")
@@ -140,7 +141,7 @@ final class NeuralNetworkNode: ModelNode {
     override func predict(_ scratch: Scratch) throws(PMMLError) {
         let a = scratch.doubles + activationBase
         for index in inputs.indices {
-            let value = try inputs[index](scratch)
+            let value = try inputs[index].expr(scratch)
             guard let x = value.tag == .number ? value.num : scratch.number(of: value) else {
                 setMissing(scratch)
                 return
@@ -148,11 +149,19 @@ final class NeuralNetworkNode: ModelNode {
             a[index] = x
         }
         let offset = inputs.count
+        // The weight tables are read once into locals: the properties were grown while compiling, so
+        // reading them element by element would check exclusivity on every connection.
+        let (bias, starts, weights, sources) = (bias, connectionStart, weights, sources)
         for layer in layers {
             for neuron in layer.first..<(layer.first + layer.count) {
                 var z = bias[neuron]
-                for connection in Int(connectionStart[neuron])..<Int(connectionStart[neuron + 1]) {
-                    z += weights[connection] * a[Int(sources[connection])]
+                let range = Int(starts[neuron])..<Int(starts[neuron + 1])
+                weights.withUnsafeBufferPointer { weights in
+                    sources.withUnsafeBufferPointer { sources in
+                        for connection in range {
+                            z += weights[connection] * a[Int(sources[connection])]
+                        }
+                    }
                 }
                 a[offset + neuron] = activate(layer.activation, z, layer.threshold)
             }

@@ -93,7 +93,7 @@ final class Program: @unchecked Sendable {
     // Filled in by the compiler, then never mutated: evaluators only read.
     var strings: [String] = []
     var codes: [String: Int32] = [:]
-    var computers: [Expr?] = []
+    var computers: [Computer?] = []
     var slotNames: [String] = []
     var doubleCount = 0
     var resultCount = 0

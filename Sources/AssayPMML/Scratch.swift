@@ -5,6 +5,13 @@
 
 typealias Expr = (Scratch) throws(PMMLError) -> V
 
+/// A slot's computer in a concrete wrapper. A closure stored straight in an array or an optional is kept
+/// in its most general form and every call goes through a reabstraction thunk; as a struct field it is
+/// called directly.
+struct Computer {
+    let run: Expr
+}
+
 /// What one model produced for the current row.
 struct ModelResult {
     var value: V = .missing
@@ -21,7 +28,7 @@ final class Scratch {
     let program: Program
     /// Copies of the program's per-row tables held as constants here, so that the hot loops read them
     /// without exclusivity checks on the program's (build-time mutable) properties.
-    let computers: [Expr?]
+    let computers: [Computer?]
     let inputPlans: [InputPlan]
     let resultSpecs: [ResultSpec]
     let top: ModelNode
@@ -85,7 +92,7 @@ final class Scratch {
             values[index] = .missing
             return .missing
         }
-        let value = try computer(self)
+        let value = try computer.run(self)
         values[index] = value
         stamps[index] = generation
         return value
