@@ -139,7 +139,7 @@ final class RegressionModelNode: ModelNode {
     override func predict(_ scratch: Scratch) throws(PMMLError) {
         let result = scratch.results + resultIndex
         if function == .regression {
-            guard var y = try tables[0].evaluate(scratch) else {
+            guard var y = try evaluate(table: 0, scratch) else {
                 setMissing(scratch)
                 return
             }
@@ -153,7 +153,7 @@ final class RegressionModelNode: ModelNode {
         var values = (0.0, 0.0)
         let k = tables.count
         for index in 0..<k {
-            guard let y = try tables[index].evaluate(scratch) else {
+            guard let y = try evaluate(table: index, scratch) else {
                 setMissing(scratch)
                 return
             }
@@ -162,6 +162,14 @@ final class RegressionModelNode: ModelNode {
         }
         normalize(scratch, k: k, first: values.0)
         finishClassification(scratch)
+    }
+
+    /// Evaluates a table in place: `tables[index].evaluate` would copy the struct and retain its arrays.
+    @inline(__always)
+    private func evaluate(table index: Int, _ scratch: Scratch) throws(PMMLError) -> Double? {
+        try tables.withUnsafeBufferPointer { (tables) throws(PMMLError) -> Double? in
+            try tables[index].evaluate(scratch)
+        }
     }
 
     private func normalize(_ scratch: Scratch, k: Int, first: Double) {

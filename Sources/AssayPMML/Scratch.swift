@@ -6,10 +6,14 @@
 typealias Expr = (Scratch) throws(PMMLError) -> V
 
 /// A slot's computer in a concrete wrapper. A closure stored straight in an array or an optional is kept
-/// in its most general form and every call goes through a reabstraction thunk; as a struct field it is
-/// called directly.
-struct Computer {
+/// in its most general form and every call goes through a reabstraction thunk; as a class field it is
+/// called directly, and the scratch can call it through an unmanaged reference without retaining it.
+final class Computer {
     let run: Expr
+
+    init(run: @escaping Expr) {
+        self.run = run
+    }
 }
 
 /// What one model produced for the current row.
@@ -28,7 +32,9 @@ final class Scratch {
     let program: Program
     /// Copies of the program's per-row tables held as constants here, so that the hot loops read them
     /// without exclusivity checks on the program's (build-time mutable) properties.
-    let computers: [Computer?]
+    /// The program's slot computers, unretained: the program (held here) keeps them alive, and calling
+    /// one this way costs no reference counting.
+    let computers: UnsafeMutableBufferPointer<Unmanaged<Computer>?>
     let inputPlans: [InputPlan]
     let resultSpecs: [ResultSpec]
     let top: ModelNode
@@ -42,7 +48,11 @@ final class Scratch {
 
     init(program: Program) {
         self.program = program
-        computers = program.computers
+        computers = .allocate(capacity: max(program.computers.count, 1))
+        computers.initialize(repeating: nil)
+        for (index, computer) in program.computers.enumerated() {
+            computers[index] = computer.map { Unmanaged.passUnretained($0) }
+        }
         inputPlans = program.inputPlans
         resultSpecs = program.results
         top = program.top
@@ -58,6 +68,7 @@ final class Scratch {
     }
 
     deinit {
+        computers.deallocate()
         values.deallocate()
         stamps.deallocate()
         doubles.deallocate()
@@ -92,7 +103,16 @@ final class Scratch {
             values[index] = .missing
             return .missing
         }
-        let value = try computer.run(self)
+        var failure: PMMLError?
+        let value = computer._withUnsafeGuaranteedRef { (computer) -> V in
+            do throws(PMMLError) {
+                return try computer.run(self)
+            } catch {
+                failure = error
+                return .missing
+            }
+        }
+        if let failure { throw failure }
         values[index] = value
         stamps[index] = generation
         return value
