@@ -12,11 +12,10 @@ public struct PMMLEvaluator {
     public mutating func score(_ inputs: [PMMLValue]) throws(PMMLError) -> [PMMLValue] {
         try run(inputs)
         let scratch = scratch
-        var output: [PMMLValue] = []
+        var output = [PMMLValue](repeating: .missing, count: scratch.resultSpecs.count)
         try scratch.resultSpecs.withUnsafeBufferPointer { (specs) throws(PMMLError) in
-            output.reserveCapacity(specs.count)
             for index in specs.indices {
-                output.append(export(try read(specs, index, scratch), specs[index].field.dataType))
+                output[index] = export(try read(specs, index, scratch), specs[index].field.dataType)
             }
         }
         return output
@@ -66,12 +65,23 @@ public struct PMMLEvaluator {
                             + "got \(inputs.count)")
         }
         scratch.beginRow()
-        scratch.inputPlans.withUnsafeBufferPointer { plans in
-            for index in plans.indices {
-                let plan = plans[index]
-                let value = convertPlain(inputs[index], plan.kind) ?? convert(inputs[index], index)
-                scratch.set(plan.slot, value)
-                if plan.treatedSlot >= 0 && !value.invalid { scratch.set(plan.treatedSlot, value) }
+        let generation = scratch.generation
+        inputs.withUnsafeBufferPointer { inputs in
+            scratch.inputPlans.withUnsafeBufferPointer { plans in
+                for index in plans.indices {
+                    let plan = plans[index]
+                    let value: V
+                    // Doubles are what servers and the CSV reader pass; match them without copying the cell.
+                    if plan.kind != .general, case .double(let number) = inputs[index] {
+                        value = plainNumber(number, plan.kind)
+                    } else {
+                        value = convertPlain(inputs[index], plan.kind) ?? convert(inputs[index], index)
+                    }
+                    scratch.set(plan.slot, value, generation: generation)
+                    if plan.treatedSlot >= 0 && !value.invalid {
+                        scratch.set(plan.treatedSlot, value, generation: generation)
+                    }
+                }
             }
         }
         try scratch.top.evaluate(scratch)
@@ -82,7 +92,7 @@ public struct PMMLEvaluator {
     @inline(__always)
     private func convertPlain(_ input: PMMLValue, _ kind: InputPlan.Kind) -> V? {
         if kind == .general { return nil }
-        var x: Double
+        let x: Double
         switch input {
         case .missing: return .missing
         case .double(let number): x = number
@@ -91,8 +101,15 @@ public struct PMMLEvaluator {
         case .bool(let flag): x = flag ? 1 : 0
         case .string: return nil
         }
-        if x.isNaN { return .missing }
-        if kind == .plainFloat { x = Double(Float(x)) }
+        return plainNumber(x, kind)
+    }
+
+    /// A number for a field of a plain numeric kind: NaN is missing, floats are rounded to 32 bits, and
+    /// fractions are invalid for integers.
+    @inline(__always)
+    private func plainNumber(_ number: Double, _ kind: InputPlan.Kind) -> V {
+        if number.isNaN { return .missing }
+        let x = kind == .plainFloat ? Double(Float(number)) : number
         var value = V.number(x)
         if kind == .plainInteger && x != x.rounded(.towardZero) { value.invalid = true }
         return value

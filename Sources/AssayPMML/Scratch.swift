@@ -89,6 +89,12 @@ final class Scratch {
         stamps[Int(slot)] = generation
     }
 
+    /// `set` with the row's generation already in hand (it cannot be kept in a register across stores).
+    @inline(__always) func set(_ slot: Int32, _ value: V, generation: UInt32) {
+        values[Int(slot)] = value
+        stamps[Int(slot)] = generation
+    }
+
     /// The value of a field slot, computing it first if nothing did in this row.
     @inline(__always) func fetch(_ slot: Int32) throws(PMMLError) -> V {
         let index = Int(slot)
