@@ -3,16 +3,19 @@
 
 public struct PMMLEvaluator {
     let scratch: Scratch
+    /// The last result row. Once the caller has let go of it, its buffer is unique again and the next
+    /// row is written into it in place, so scoring does not allocate a result array per row.
+    private var output: [PMMLValue]
 
     init(program: Program) {
         scratch = Scratch(program: program)
+        output = [PMMLValue](repeating: .missing, count: program.results.count)
     }
 
     /// Scores one row. `inputs` are aligned with `PMMLModel.inputFields`; the result with `resultFields`.
     public mutating func score(_ inputs: [PMMLValue]) throws(PMMLError) -> [PMMLValue] {
         try run(inputs)
         let scratch = scratch
-        var output = [PMMLValue](repeating: .missing, count: scratch.resultSpecs.count)
         try scratch.resultSpecs.withUnsafeBufferPointer { (specs) throws(PMMLError) in
             for index in specs.indices {
                 output[index] = export(try read(specs, index, scratch), specs[index].field.dataType)
