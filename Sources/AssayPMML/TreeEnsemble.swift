@@ -97,9 +97,21 @@ final class TreeEnsemble {
             denseNodes.append(DenseNode(threshold: node.threshold, firstChild: node.firstChild,
                                         feature: UInt16(feature), test: node.test, childCount: UInt8(node.childCount)))
         }
-        dense = denseNodes.isEmpty ? nil : DenseNodes(denseNodes)
+        // Scikit-learn's trees only test `x <= threshold` (and True): then True becomes a test of a row
+        // cell that always holds -infinity, and the walk needs no dispatch on the operator.
+        let lessOrEqualOnly = !denseNodes.isEmpty
+            && denseNodes.allSatisfy { $0.test == .lessOrEqual || $0.test == .alwaysTrue }
+        if lessOrEqualOnly {
+            for index in denseNodes.indices where denseNodes[index].test == .alwaysTrue {
+                denseNodes[index].test = .lessOrEqual
+                denseNodes[index].feature = UInt16(features.count)
+                denseNodes[index].threshold = 0
+            }
+        }
+        dense = denseNodes.isEmpty ? nil : DenseNodes(denseNodes, lessOrEqualOnly: lessOrEqualOnly)
         self.features = denseNodes.isEmpty ? [] : features
-        rowBase = denseNodes.isEmpty ? -1 : compiler.allocateDoubles(features.count)
+        // One more cell than there are fields: the constant -infinity that True tests.
+        rowBase = denseNodes.isEmpty ? -1 : compiler.allocateDoubles(features.count + 1)
         self.roots = roots
         returnLastPrediction = returnLast
         weights = model.weights
@@ -129,6 +141,7 @@ final class TreeEnsemble {
             guard let value = try? scratch.fetch(features[index]), value.tag == .number else { return false }
             row[index] = value.num
         }
+        row[features.count] = -.infinity
         return true
     }
 

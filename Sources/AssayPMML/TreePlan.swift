@@ -125,10 +125,13 @@ final class FlatNodes {
 /// A buffer of dense nodes, freed with its owner.
 final class DenseNodes {
     let nodes: UnsafeMutableBufferPointer<DenseNode>
+    /// Every test is `lessOrEqual` (True having been turned into one that always passes).
+    let lessOrEqualOnly: Bool
 
-    init(_ source: [DenseNode]) {
+    init(_ source: [DenseNode], lessOrEqualOnly: Bool) {
         nodes = .allocate(capacity: max(source.count, 1))
         _ = nodes.initialize(from: source)
+        self.lessOrEqualOnly = lessOrEqualOnly
     }
 
     deinit { nodes.deallocate() }
@@ -136,6 +139,7 @@ final class DenseNodes {
     /// `FlatNodes.walk` for a row whose fields are all numbers: every test has an answer.
     @inline(__always)
     func walk(root: Int, returnLastPrediction: Bool, _ row: UnsafePointer<Double>) -> Int {
+        if lessOrEqualOnly { return walkLessOrEqual(root: root, returnLastPrediction: returnLastPrediction, row) }
         let base = nodes.baseAddress!
         guard base[root].passes(row) else { return WalkEnd.noPrediction }
         var node = root
@@ -145,6 +149,25 @@ final class DenseNodes {
             var child = Int(base[node].firstChild)
             let end = child + count
             while child < end && !base[child].passes(row) { child += 1 }
+            if child == end { return returnLastPrediction ? node : WalkEnd.noPrediction }
+            node = child
+        }
+    }
+}
+
+extension DenseNodes {
+    /// `walk` when every test is `lessOrEqual`: `!(x > threshold)`, so NaN passes as in `FlatNode`.
+    @inline(__always)
+    private func walkLessOrEqual(root: Int, returnLastPrediction: Bool, _ row: UnsafePointer<Double>) -> Int {
+        let base = nodes.baseAddress!
+        if row[Int(base[root].feature)] > base[root].threshold { return WalkEnd.noPrediction }
+        var node = root
+        while true {
+            let count = Int(base[node].childCount)
+            if count == 0 { return node }
+            var child = Int(base[node].firstChild)
+            let end = child + count
+            while child < end && row[Int(base[child].feature)] > base[child].threshold { child += 1 }
             if child == end { return returnLastPrediction ? node : WalkEnd.noPrediction }
             node = child
         }
