@@ -108,7 +108,8 @@ final class TreeEnsemble {
                 denseNodes[index].threshold = 0
             }
         }
-        dense = denseNodes.isEmpty ? nil : DenseNodes(denseNodes, lessOrEqualOnly: lessOrEqualOnly)
+        dense = denseNodes.isEmpty ? nil : DenseNodes(denseNodes, lessOrEqualOnly: lessOrEqualOnly,
+                                                      alwaysPasses: lessOrEqualOnly ? UInt16(features.count) : nil)
         self.features = denseNodes.isEmpty ? [] : features
         // One more cell than there are fields: the constant -infinity that True tests.
         rowBase = denseNodes.isEmpty ? -1 : compiler.allocateDoubles(features.count + 1)

@@ -168,7 +168,7 @@ final class TreeModelNode: ModelNode {
         let plan = plan!
         let leaf = try plan.flat.walk(root: 0, returnLastPrediction: returnLastPrediction, scratch)
         if leaf >= 0 {
-            finish(leaf, scratch)
+            finish(leaf, plan, scratch)
         } else if leaf == WalkEnd.noPrediction {
             setMissing(scratch)
         } else {
@@ -235,7 +235,10 @@ final class TreeModelNode: ModelNode {
     }
 
     private func finish(_ node: Int, _ scratch: Scratch) {
-        let plan = plan!
+        finish(node, plan, scratch)
+    }
+
+    private func finish(_ node: Int, _ plan: TreePlan, _ scratch: Scratch) {
         let result = scratch.results + resultIndex
         result.pointee.value = plan.score[node]
         result.pointee.category = plan.scoreCategory[node]

@@ -127,11 +127,19 @@ final class DenseNodes {
     let nodes: UnsafeMutableBufferPointer<DenseNode>
     /// Every test is `lessOrEqual` (True having been turned into one that always passes).
     let lessOrEqualOnly: Bool
+    /// Besides, every inner node has two children and the second always passes (scikit-learn's shape):
+    /// a step is then "first child, or the next one if the first fails", with nothing to mispredict.
+    let binary: Bool
 
-    init(_ source: [DenseNode], lessOrEqualOnly: Bool) {
+    /// `alwaysPasses` is the row cell that True tests were turned into, if any.
+    init(_ source: [DenseNode], lessOrEqualOnly: Bool, alwaysPasses: UInt16?) {
         nodes = .allocate(capacity: max(source.count, 1))
         _ = nodes.initialize(from: source)
         self.lessOrEqualOnly = lessOrEqualOnly
+        binary = lessOrEqualOnly && alwaysPasses != nil && source.allSatisfy { node in
+            node.childCount == 0
+                || (node.childCount == 2 && source[Int(node.firstChild) + 1].feature == alwaysPasses)
+        }
     }
 
     deinit { nodes.deallocate() }
@@ -139,6 +147,7 @@ final class DenseNodes {
     /// `FlatNodes.walk` for a row whose fields are all numbers: every test has an answer.
     @inline(__always)
     func walk(root: Int, returnLastPrediction: Bool, _ row: UnsafePointer<Double>) -> Int {
+        if binary { return walkBinary(root: root, row) }
         if lessOrEqualOnly { return walkLessOrEqual(root: root, returnLastPrediction: returnLastPrediction, row) }
         let base = nodes.baseAddress!
         guard base[root].passes(row) else { return WalkEnd.noPrediction }
@@ -171,6 +180,22 @@ extension DenseNodes {
             if child == end { return returnLastPrediction ? node : WalkEnd.noPrediction }
             node = child
         }
+    }
+}
+
+extension DenseNodes {
+    /// `walk` for `binary` trees: the second child is taken exactly when the first child's test fails.
+    @inline(__always)
+    private func walkBinary(root: Int, _ row: UnsafePointer<Double>) -> Int {
+        let base = nodes.baseAddress!
+        if row[Int(base[root].feature)] > base[root].threshold { return WalkEnd.noPrediction }
+        var node = root
+        while base[node].childCount != 0 {
+            let first = Int(base[node].firstChild)
+            let fails = row[Int(base[first].feature)] > base[first].threshold
+            node = first &+ (fails ? 1 : 0)
+        }
+        return node
     }
 }
 
