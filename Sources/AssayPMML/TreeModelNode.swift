@@ -60,7 +60,7 @@ final class TreeModelNode: ModelNode {
         flat.reserveCapacity(predicate.count)
         for index in predicate.indices {
             let (test, slot, threshold) = predicates.flatTest(predicate[index])
-            flat.append(FlatNode(threshold: threshold, slot: slot, test: test, predicate: predicate[index],
+            flat.append(FlatNode(threshold: threshold, slot: slot, test: test,
                                  firstChild: firstChild[index] < 0 ? -1 : firstChild[index] + Int32(offset),
                                  childCount: childCount[index]))
         }
@@ -303,23 +303,5 @@ final class TreeModelNode: ModelNode {
         } else {
             result.pointee.value = .number(weightedSum / totalWeight)
         }
-    }
-}
-
-/// A compiled tree's scoring tables, immutable once built, so that reading them needs no exclusivity
-/// checks (the node's own arrays are grown while compiling).
-final class TreePlan {
-    let flat: FlatNodes
-    let score: [V]
-    let scoreCategory: [Int32]
-    let hasDistribution: [Bool]
-    let distribution: [Double]
-
-    init(_ tree: TreeModelNode) {
-        flat = FlatNodes(tree.flatNodes(offset: 0))
-        score = tree.score
-        scoreCategory = tree.scoreCategory
-        hasDistribution = tree.hasDistribution
-        distribution = tree.distribution
     }
 }

@@ -61,7 +61,8 @@ private func boosted() throws -> PMMLModel {
 private func forest() throws -> PMMLModel {
     let schema = "<MiningSchema><MiningField name=\"a\"/><MiningField name=\"b\"/></MiningSchema>"
     func distribution(_ no: Int, _ yes: Int) -> String {
-        "<ScoreDistribution value=\"no\" recordCount=\"\(no)\"/><ScoreDistribution value=\"yes\" recordCount=\"\(yes)\"/>"
+        "<ScoreDistribution value=\"no\" recordCount=\"\(no)\"/>"
+            + "<ScoreDistribution value=\"yes\" recordCount=\"\(yes)\"/>"
     }
     let first = """
         <TreeModel functionName="classification" missingValueStrategy="nullPrediction">\(schema)
