@@ -113,7 +113,7 @@ struct FunctionCompiler {
         return integerClosed && types.allSatisfy({ $0 == .integer }) ? .integer : .double
     }
 
-    // swiftlint:disable:next cyclomatic_complexity function_body_length
+    /// A built-in; with `nan`, the arithmetic ones come in their fused form (see `arithmetic`).
     private func builtin(_ name: String, _ args: [TypedExpr], nan: NaNTreatment?) throws(PMMLError)
         -> (TypedExpr, Bool, fused: Bool)
     {
@@ -153,6 +153,7 @@ struct FunctionCompiler {
         }, dataType: type)
     }
 
+    // swiftlint:disable:next cyclomatic_complexity function_body_length
     private func builtin(_ name: String, _ args: [TypedExpr]) throws(PMMLError) -> (TypedExpr, Bool) {
         // Closures are read from `args` (struct fields), not from an array of closures: array elements
         // are kept in their most general form, and every call would go through a reabstraction thunk.

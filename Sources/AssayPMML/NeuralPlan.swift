@@ -76,8 +76,9 @@ final class NeuralPlan {
         let first = Int(starts[neuron]), end = Int(starts[neuron + 1])
         let span = spanStart[neuron]
         if span >= 0 {
-            let x = a + Int(span) - first
-            for connection in first..<end { z += weights[connection] * x[connection] }
+            let x = a + Int(span)
+            let w = weights.baseAddress! + first
+            for j in 0..<(end - first) { z += w[j] * x[j] }
         } else {
             for connection in first..<end { z += weights[connection] * a[Int(sources[connection])] }
         }

@@ -30,11 +30,11 @@ struct ModelResult {
 
 final class Scratch {
     let program: Program
-    /// Copies of the program's per-row tables held as constants here, so that the hot loops read them
-    /// without exclusivity checks on the program's (build-time mutable) properties.
     /// The program's slot computers, unretained: the program (held here) keeps them alive, and calling
     /// one this way costs no reference counting.
     let computers: UnsafeMutableBufferPointer<Unmanaged<Computer>?>
+    /// Copies of the program's per-row tables held as constants here, so that the hot loops read them
+    /// without exclusivity checks on the program's (build-time mutable) properties.
     let inputPlans: [InputPlan]
     let resultSpecs: [ResultSpec]
     let top: ModelNode
