@@ -1,7 +1,8 @@
 // MiningModel with a Segmentation: segments are compiled into child nodes, their predicates into a
 // `PredicateProgram`, and their category indices mapped onto the parent's at load time, so voting and
 // averaging are array arithmetic. In a modelChain, each segment's output fields become visible to the
-// segments after it. `selectAll` and the classification variants of max/median are refused.
+// segments after it. `selectAll` and the classification variants of max/median are refused. Averages and
+// sums of plain trees are scored by a `TreeEnsemble`, which shares the combining code below.
 
 final class MiningModelNode: ModelNode {
     enum Method: String {

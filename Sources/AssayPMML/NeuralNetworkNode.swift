@@ -1,7 +1,8 @@
 // NeuralNetwork: inputs are compiled expressions; neurons are laid out in one activation array with
 // connections flattened into (source index, weight) lists, so a row is a few tight loops. Outputs map
 // neurons to the target: NormDiscrete gives a class probability, FieldRef the value, NormContinuous the
-// value after inverting the normalisation. Radial-basis networks are refused.
+// value after inverting the normalisation. Radial-basis networks are refused. The weights are read from
+// an immutable `NeuralPlan` while scoring.
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 // Scores rows against one compiled model. Holds the per-thread scratch buffers; create one per thread
-// (it is cheap) and reuse it row after row.
+// (it is cheap) and reuse it row after row. Plain numeric inputs and slot-reading results take short
+// paths; everything else goes through the general conversion and the result readers.
 
 public struct PMMLEvaluator {
     let scratch: Scratch

@@ -1,7 +1,9 @@
 // TreeModel: nodes are flattened into parallel arrays (children contiguous), predicates into a
 // `PredicateProgram`, and class distributions into one probability table, so scoring walks integers.
 // All missingValueStrategy values are handled; weightedConfidence and aggregateNodes share one
-// record-count weighted aggregation of the leaves reachable through unknown predicates.
+// record-count weighted aggregation of the leaves reachable through unknown predicates. Scoring first
+// walks the immutable `TreePlan` with inline numeric tests; a row that meets a missing or non-numeric value
+// or a complex predicate is walked again by the general code below.
 // TODO: missingValuePenalty is ignored (it only scales confidences, which are not exported).
 
 final class TreeModelNode: ModelNode {
