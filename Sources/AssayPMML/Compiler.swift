@@ -336,7 +336,9 @@ final class Compiler {
         let lowValue = low ?? -.infinity
         let highValue = high ?? .infinity
         let clamp = outliers == "asExtremeValues"
-        let computer: Expr = { (scratch: Scratch) throws(PMMLError) -> V in
+        // Captured by value: captured `var`s would be boxed and checked for exclusivity on every read.
+        let computer: Expr = { [replacement, invalidReplacement, invalidTreatment]
+            (scratch: Scratch) throws(PMMLError) -> V in
             var value = try scratch.fetch(sourceSlot)
             if value.invalid {
                 switch invalidTreatment {

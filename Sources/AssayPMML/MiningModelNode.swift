@@ -49,33 +49,37 @@ final class MiningModelNode: ModelNode {
         // Segments of a chain predict intermediate fields: they do not inherit this model's target.
         if method == .modelChain { context.compiler.targetStack.append("") }
         defer { if method == .modelChain { context.compiler.targetStack.removeLast() } }
+        // The segment tables are built locally and assigned whole: properties that are only ever replaced
+        // need no exclusivity checks when scoring reads them.
+        var segmentPredicates: [Int32] = []
+        var weights: [Double] = []
+        var segmentIds: [V] = []
+        var children: [ModelNode] = []
         for segment in segmentation.children("Segment") {
-            node.segmentPredicates.append(try node.predicates.compile(childOf: segment, context.scope))
-            node.weights.append(try segment.double("weight", default: 1))
-            let id = segment.attribute("id") ?? String(node.children.count + 1)
-            node.segmentIds.append(.string(context.compiler.table.intern(id)))
+            segmentPredicates.append(try node.predicates.compile(childOf: segment, context.scope))
+            weights.append(try segment.double("weight", default: 1))
+            let id = segment.attribute("id") ?? String(children.count + 1)
+            segmentIds.append(.string(context.compiler.table.intern(id)))
             guard let modelElement = segment.children.first(where: {
                 Compiler.modelElements.contains($0.name) || Compiler.unsupportedModelElements.contains($0.name)
             }) else {
                 throw PMMLError("Segment '\(id)' contains no model", element: "Segment")
             }
             let child = try context.compiler.compileModel(modelElement, parent: context.scope, isTop: false)
-            node.children.append(child)
+            children.append(child)
             if method == .modelChain {
                 for field in child.outputFields { context.scope.fields[field.name] = field }
             }
             for label in child.categoryLabels where !labels.contains(label) { labels.append(label) }
         }
-        guard !node.children.isEmpty else { throw PMMLError("Segmentation without segments", element: "Segmentation") }
+        guard !children.isEmpty else { throw PMMLError("Segmentation without segments", element: "Segmentation") }
+        node.segmentPredicates = segmentPredicates
+        node.weights = weights
+        node.segmentIds = segmentIds
+        node.children = children
         try context.setUp(node, modelLabels: labels)
         node.entityIds = node.segmentIds
-        for child in node.children {
-            var map: [Int32] = []
-            for value in child.categories {
-                map.append(Int32(node.category(of: value)))
-            }
-            node.categoryMaps.append(map)
-        }
+        node.categoryMaps = children.map { child in child.categories.map { Int32(node.category(of: $0)) } }
         node.ensemble = TreeEnsemble(node, context.compiler)
         return node
     }

@@ -145,7 +145,7 @@ final class NeuralNetworkNode: ModelNode {
     override func predict(_ scratch: Scratch) throws(PMMLError) {
         let plan = plan!
         let a = scratch.doubles + activationBase
-        for index in inputs.indices {
+        for index in plan.inputSlots.indices {
             let slot = plan.inputSlots[index]
             let value = slot >= 0 ? try scratch.fetch(slot) : try inputs[index].expr(scratch)
             guard let x = value.tag == .number ? value.num : scratch.number(of: value) else {
@@ -154,8 +154,8 @@ final class NeuralNetworkNode: ModelNode {
             }
             a[index] = x
         }
-        let offset = inputs.count
-        for layer in layers {
+        let offset = plan.inputCount
+        for layer in plan.layers {
             var neuron = layer.first
             let end = layer.first + layer.count
             while neuron < end {
@@ -186,9 +186,9 @@ final class NeuralNetworkNode: ModelNode {
             scratch.results[resultIndex] = ModelResult(value: .number(y))
             return
         }
-        for category in categoryNeuron.indices {
+        for category in plan.categoryNeuron.indices {
             // A declared category without an output neuron (e.g. a placeholder value) gets probability 0.
-            let neuron = categoryNeuron[category]
+            let neuron = plan.categoryNeuron[category]
             scratch.doubles[probabilityBase + category] = neuron >= 0 ? a[neuron] : 0
         }
         finishClassification(scratch)

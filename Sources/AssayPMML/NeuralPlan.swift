@@ -17,6 +17,9 @@ final class NeuralPlan {
     let inputSlots: [Int32]
     /// Neuron activations follow the inputs in the activation region.
     let inputCount: Int
+    /// The network's layers and class outputs, as constants.
+    let layers: [NeuralNetworkNode.Layer]
+    let categoryNeuron: [Int]
 
     init(_ network: NeuralNetworkNode) {
         func buffer<T>(_ values: [T]) -> UnsafeMutableBufferPointer<T> {
@@ -58,6 +61,8 @@ final class NeuralPlan {
         blockStart = buffer(blocks)
         inputSlots = network.inputs.map { $0.slot ?? -1 }
         inputCount = network.inputs.count
+        layers = network.layers
+        categoryNeuron = network.categoryNeuron
     }
 
     deinit {

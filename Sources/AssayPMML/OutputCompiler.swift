@@ -52,7 +52,8 @@ struct OutputCompiler {
                     fixed = try context.categoryIndex(node, label)
                 }
                 let isConfidence = feature == "confidence"
-                computer = { (scratch: Scratch) throws(PMMLError) -> V in
+                // Captured by value: a captured `var` would be boxed and checked for exclusivity on every read.
+                computer = { [fixed] (scratch: Scratch) throws(PMMLError) -> V in
                     let result = scratch.results[resultIndex]
                     if isConfidence && !result.confidence.isNaN { return .number(result.confidence) }
                     guard result.hasProbabilities else { return .missing }
@@ -89,7 +90,7 @@ struct OutputCompiler {
                                         element: "OutputField", field: name)
                     }
                 }
-                computer = { (scratch: Scratch) throws(PMMLError) -> V in
+                computer = { [fixed] (scratch: Scratch) throws(PMMLError) -> V in
                     let entity = fixed >= 0 ? fixed : Int(scratch.results[resultIndex].entity)
                     if scratch.results[resultIndex].value.isMissing || entity < 0 { return .missing }
                     return .number(scratch.doubles[base + entity])

@@ -91,15 +91,21 @@ final class RegressionModelNode: ModelNode {
             throw .unsupported("RegressionModel", attribute: "normalizationMethod", value: method)
         }
         node.normalization = normalization
+        // Built locally and assigned whole: properties only ever replaced need no exclusivity checks
+        // when scoring reads them.
+        var tables: [LinearTable] = []
+        var tableCategory: [Int] = []
         for table in tableElements {
-            node.tables.append(try compileTable(table, context.scope, context.compiler))
+            tables.append(try compileTable(table, context.scope, context.compiler))
             if node.function == .classification {
                 guard let label = table.attribute("targetCategory") else {
                     throw PMMLError("a classification RegressionTable lacks targetCategory", element: "RegressionTable")
                 }
-                node.tableCategory.append(try context.categoryIndex(node, label))
+                tableCategory.append(try context.categoryIndex(node, label))
             }
         }
+        node.tables = tables
+        node.tableCategory = tableCategory
         if node.function == .regression && node.tables.count != 1 {
             throw PMMLError("a regression RegressionModel must have exactly one RegressionTable",
                             element: "RegressionModel")
