@@ -88,7 +88,13 @@ final class Compiler {
         "BayesianNetworkModel", "GaussianProcessModel", "AnomalyDetectionModel",
     ]
 
-    func newSlot(_ name: String, _ computer: Expr?) -> Int32 {
+    /// A slot computed by `computer` when first read in a row.
+    func newSlot(_ name: String, _ computer: @escaping Expr) -> Int32 {
+        newSlot(name, Computer(run: computer))
+    }
+
+    /// A slot set by the caller (`computer` nil) or computed.
+    func newSlot(_ name: String, _ computer: Computer?) -> Int32 {
         program.computers.append(computer)
         program.slotNames.append(name)
         return Int32(program.computers.count - 1)
@@ -326,10 +332,13 @@ final class Compiler {
             return source
         }
         let sourceSlot = source.slot
+        let passesThrough = replacement == nil && !needsOutliers && !returnInvalidOnMissing
         let lowValue = low ?? -.infinity
         let highValue = high ?? .infinity
         let clamp = outliers == "asExtremeValues"
-        let computer: Expr = { (scratch: Scratch) throws(PMMLError) -> V in
+        // Captured by value: captured `var`s would be boxed and checked for exclusivity on every read.
+        let computer: Expr = { [replacement, invalidReplacement, invalidTreatment]
+            (scratch: Scratch) throws(PMMLError) -> V in
             var value = try scratch.fetch(sourceSlot)
             if value.invalid {
                 switch invalidTreatment {
@@ -361,6 +370,10 @@ final class Compiler {
             return value
         }
         let slot = newSlot(name, computer)
+        if isTop && passesThrough, let raw = rawSlots[name], raw == sourceSlot,
+           program.passThroughSlots[raw] == nil {
+            program.passThroughSlots[raw] = slot
+        }
         return FieldInfo(name: name, slot: slot, dataType: dataType, optype: field.attribute("optype") ?? source.optype,
                          values: source.values)
     }
@@ -443,6 +456,9 @@ final class Compiler {
                 invalidStrings: strings(info?.invalidValues ?? []), invalidNumbers: numbers(info?.invalidValues ?? []),
                 missingStrings: strings(info?.missingValues ?? []), missingNumbers: numbers(info?.missingValues ?? []),
                 intervals: info?.intervals ?? []))
+        }
+        program.inputPlans = program.inputs.map { spec in
+            InputPlan(spec, treatedSlot: program.passThroughSlots[spec.slot] ?? -1)
         }
         if let target = node.targetName {
             let resultIndex = node.resultIndex

@@ -10,6 +10,10 @@ import Glibc
 struct TypedExpr {
     let expr: Expr
     let dataType: PMMLDataType?
+    /// The value, when the expression is a constant (so callers can use it without a call).
+    var constant: V?
+    /// The slot, when the expression only reads a field (no mapMissingTo).
+    var slot: Int32?
 }
 
 /// A hashable identity of a value, for lookup tables.
@@ -119,7 +123,7 @@ struct ExpressionCompiler {
         } else {
             value = try compiler.literal(text, dataType)
         }
-        return TypedExpr(expr: { (_: Scratch) throws(PMMLError) -> V in value }, dataType: inferred)
+        return TypedExpr(expr: { (_: Scratch) throws(PMMLError) -> V in value }, dataType: inferred, constant: value)
     }
 
     private func fieldRef(_ element: XMLElement) throws(PMMLError) -> TypedExpr {
@@ -132,7 +136,7 @@ struct ExpressionCompiler {
             }, dataType: field.dataType)
         }
         return TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in try scratch.fetch(slot) },
-                         dataType: field.dataType)
+                         dataType: field.dataType, slot: slot)
     }
 
     private func normContinuous(_ element: XMLElement) throws(PMMLError) -> TypedExpr {

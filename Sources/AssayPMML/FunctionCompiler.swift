@@ -17,10 +17,20 @@ struct FunctionCompiler {
         }
         let body: TypedExpr
         var propagatesMissing = true
+        // Without mapMissingTo or defaultValue, the arithmetic closures apply invalidValueTreatment to NaN
+        // themselves, and the body is returned without a wrapping closure.
+        let fusable = element.attribute("mapMissingTo") == nil && element.attribute("defaultValue") == nil
+        let nan: NaNTreatment
+        switch element.attribute("invalidValueTreatment") ?? "returnInvalid" {
+        case "asIs": nan = .asIs
+        case "asMissing": nan = .asMissing
+        default: nan = .returnInvalid
+        }
+        var fused = false
         if let definition = compiler.functions[name] {
             body = try userFunction(definition, args)
         } else {
-            (body, propagatesMissing) = try builtin(name, args)
+            (body, propagatesMissing, fused) = try builtin(name, args, nan: fusable ? nan : nil)
         }
         let replacement = try expressions.mapMissing(element, body.dataType)
         let fallback = try element.attribute("defaultValue").map { (text) throws(PMMLError) -> V in
@@ -30,12 +40,12 @@ struct FunctionCompiler {
         guard ["returnInvalid", "asIs", "asMissing"].contains(treatment) else {
             throw .unsupported("Apply", attribute: "invalidValueTreatment", value: treatment)
         }
-        let exprs = args.map(\.expr)
+        if fused { return body }
         let run = body.expr
         let checkArgs = propagatesMissing && replacement != nil
         let expr: Expr = { (scratch: Scratch) throws(PMMLError) -> V in
             if checkArgs {
-                for arg in exprs where try arg(scratch).isMissing { return replacement! }
+                for arg in args where try arg.expr(scratch).isMissing { return replacement! }
             }
             var value = try run(scratch)
             if value.isMissing { return fallback ?? replacement ?? .missing }
@@ -103,15 +113,56 @@ struct FunctionCompiler {
         return integerClosed && types.allSatisfy({ $0 == .integer }) ? .integer : .double
     }
 
+    /// A built-in; with `nan`, the arithmetic ones come in their fused form (see `arithmetic`).
+    private func builtin(_ name: String, _ args: [TypedExpr], nan: NaNTreatment?) throws(PMMLError)
+        -> (TypedExpr, Bool, fused: Bool)
+    {
+        let (expr, propagatesMissing) = try builtin(name, args)
+        if let nan, let arithmetic = try arithmetic(name, args, nan) { return (arithmetic, true, true) }
+        return (expr, propagatesMissing, false)
+    }
+
+    /// The arithmetic built-ins (+, -, *, /) with Apply's NaN treatment folded in, reading constant and
+    /// field arguments directly. Nil for other functions.
+    private func arithmetic(_ name: String, _ args: [TypedExpr], _ nan: NaNTreatment) throws(PMMLError) -> TypedExpr? {
+        let op: Arithmetic
+        switch name {
+        case "+": op = .add
+        case "-": op = .subtract
+        case "*": op = .multiply
+        case "/": op = .divide
+        default: return nil
+        }
+        try arity(name, args, 2...2)
+        let type = numericType(args, integerClosed: op != .divide)
+        let float = type == .float
+        let (a, b) = (NumericOperand(args[0]), NumericOperand(args[1]))
+        return TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
+            guard let x = try a.number(scratch), let y = try b.number(scratch) else { return .missing }
+            var z = op.apply(x, y)
+            if float { z = Double(Float(z)) }
+            if z.isNaN {
+                switch nan {
+                case .asIs: break
+                case .asMissing: return .missing
+                case .returnInvalid:
+                    throw PMMLError("function '\(name)' produced an invalid result (NaN)", element: "Apply")
+                }
+            }
+            return .number(z)
+        }, dataType: type)
+    }
+
     // swiftlint:disable:next cyclomatic_complexity function_body_length
     private func builtin(_ name: String, _ args: [TypedExpr]) throws(PMMLError) -> (TypedExpr, Bool) {
-        let exprs = args.map(\.expr)
+        // Closures are read from `args` (struct fields), not from an array of closures: array elements
+        // are kept in their most general form, and every call would go through a reabstraction thunk.
         func numeric1(_ f: @escaping (Double) -> Double) throws(PMMLError) -> (TypedExpr, Bool) {
             try arity(name, args, 1...1)
-            let a = exprs[0]
+            let a = NumericOperand(args[0])
             let float = numericType(args, integerClosed: false) == .float
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                guard let x = scratch.number(of: try a(scratch)) else { return .missing }
+                guard let x = try a.number(scratch) else { return .missing }
                 let y = f(x)
                 return .number(float ? Double(Float(y)) : y)
             }, dataType: float ? .float : .double), true)
@@ -120,10 +171,10 @@ struct FunctionCompiler {
             -> (TypedExpr, Bool)
         {
             try arity(name, args, 2...2)
-            let (a, b) = (exprs[0], exprs[1])
+            let (a, b) = (NumericOperand(args[0]), NumericOperand(args[1]))
             let float = type == .float
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                guard let x = scratch.number(of: try a(scratch)), let y = scratch.number(of: try b(scratch)) else {
+                guard let x = try a.number(scratch), let y = try b.number(scratch) else {
                     return .missing
                 }
                 let z = f(x, y)
@@ -136,8 +187,8 @@ struct FunctionCompiler {
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 // Missing arguments are skipped, as PMML specifies for these functions.
                 var values: [Double] = []
-                values.reserveCapacity(exprs.count)
-                for e in exprs { if let x = scratch.number(of: try e(scratch)) { values.append(x) } }
+                values.reserveCapacity(args.count)
+                for arg in args { if let x = scratch.number(of: try arg.expr(scratch)) { values.append(x) } }
                 if values.isEmpty { return .missing }
                 let z = f(values)
                 return .number(type == .float ? Double(Float(z)) : z)
@@ -145,7 +196,7 @@ struct FunctionCompiler {
         }
         func compare(_ f: @escaping (Int) -> Bool) throws(PMMLError) -> (TypedExpr, Bool) {
             try arity(name, args, 2...2)
-            let (a, b) = (exprs[0], exprs[1])
+            let (a, b) = (args[0].expr, args[1].expr)
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 let x = try a(scratch), y = try b(scratch)
                 if x.isMissing || y.isMissing { return .missing }
@@ -155,7 +206,7 @@ struct FunctionCompiler {
         }
         func string1(_ f: @escaping (String) -> String) throws(PMMLError) -> (TypedExpr, Bool) {
             try arity(name, args, 1...1)
-            let a = exprs[0]
+            let a = args[0].expr
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 guard let text = scratch.text(of: try a(scratch)) else { return .missing }
                 return .string(scratch.intern(f(text)))
@@ -211,7 +262,7 @@ struct FunctionCompiler {
         case "x-sigmoid", "sigmoid": return try numeric1 { 1 / (1 + Glibc.exp(-$0)) }
         case "normalCDF", "normalPDF":
             try arity(name, args, 3...3)
-            let (a, b, c) = (exprs[0], exprs[1], exprs[2])
+            let (a, b, c) = (args[0].expr, args[1].expr, args[2].expr)
             let cdf = name == "normalCDF"
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 guard let x = scratch.number(of: try a(scratch)), let mu = scratch.number(of: try b(scratch)),
@@ -222,7 +273,7 @@ struct FunctionCompiler {
             }, dataType: .double), true)
         case "isMissing", "isNotMissing", "isValid", "isInvalid":
             try arity(name, args, 1...1)
-            let a = exprs[0]
+            let a = args[0].expr
             let wantMissing = name == "isMissing" || name == "isInvalid"
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 let value = try a(scratch)
@@ -231,7 +282,7 @@ struct FunctionCompiler {
             }, dataType: .boolean), false)
         case "equal", "notEqual":
             try arity(name, args, 2...2)
-            let (a, b) = (exprs[0], exprs[1])
+            let (a, b) = (args[0].expr, args[1].expr)
             let want = name == "equal"
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 let x = try a(scratch), y = try b(scratch)
@@ -247,8 +298,8 @@ struct FunctionCompiler {
             let isAnd = name == "and"
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 var sawMissing = false
-                for e in exprs {
-                    let value = try e(scratch)
+                for arg in args {
+                    let value = try arg.expr(scratch)
                     if value.isMissing { sawMissing = true; continue }
                     let truth = scratch.number(of: value).map { $0 != 0 } ?? false
                     if isAnd && !truth { return .bool(false) }
@@ -258,7 +309,7 @@ struct FunctionCompiler {
             }, dataType: .boolean), false)
         case "not":
             try arity(name, args, 1...1)
-            let a = exprs[0]
+            let a = args[0].expr
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 let value = try a(scratch)
                 guard let x = scratch.number(of: value) else { return .missing }
@@ -268,23 +319,24 @@ struct FunctionCompiler {
             try arity(name, args, 2...Int.max)
             let want = name == "isIn"
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                let value = try exprs[0](scratch)
+                let value = try args[0].expr(scratch)
                 if value.isMissing { return .missing }
-                for e in exprs.dropFirst() where Comparison.equal(value, try e(scratch), scratch) {
+                for arg in args.dropFirst() where Comparison.equal(value, try arg.expr(scratch), scratch) {
                     return .bool(want)
                 }
                 return .bool(!want)
             }, dataType: .boolean), true)
         case "if":
             try arity(name, args, 2...3)
-            let condition = exprs[0], then = exprs[1]
-            let otherwise: Expr? = exprs.count == 3 ? exprs[2] : nil
+            let condition = args[0].expr, then = args[1].expr
+            let hasOtherwise = args.count == 3
+            let otherwise = args[args.count - 1].expr
             let type = args[1].dataType ?? (args.count == 3 ? args[2].dataType : nil)
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 let test = try condition(scratch)
                 guard let x = scratch.number(of: test) else { return .missing }
                 if x != 0 { return try then(scratch) }
-                return try otherwise?(scratch) ?? .missing
+                return hasOtherwise ? try otherwise(scratch) : .missing
             }, dataType: type), false)
         case "uppercase": return try string1 { $0.uppercased() }
         case "lowercase": return try string1 { $0.lowercased() }
@@ -293,15 +345,15 @@ struct FunctionCompiler {
             try arity(name, args, 1...Int.max)
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 var text = ""
-                for e in exprs {
-                    let value = try e(scratch)
+                for arg in args {
+                    let value = try arg.expr(scratch)
                     if let part = scratch.text(of: value) { text += part }
                 }
                 return .string(scratch.intern(text))
             }, dataType: .string), false)
         case "substring":
             try arity(name, args, 3...3)
-            let (a, b, c) = (exprs[0], exprs[1], exprs[2])
+            let (a, b, c) = (args[0].expr, args[1].expr, args[2].expr)
             return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
                 guard let text = scratch.text(of: try a(scratch)), let start = scratch.number(of: try b(scratch)),
                       let length = scratch.number(of: try c(scratch)) else { return .missing }

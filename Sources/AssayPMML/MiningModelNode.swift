@@ -1,7 +1,8 @@
 // MiningModel with a Segmentation: segments are compiled into child nodes, their predicates into a
 // `PredicateProgram`, and their category indices mapped onto the parent's at load time, so voting and
 // averaging are array arithmetic. In a modelChain, each segment's output fields become visible to the
-// segments after it. `selectAll` and the classification variants of max/median are refused.
+// segments after it. `selectAll` and the classification variants of max/median are refused. Averages and
+// sums of plain trees are scored by a `TreeEnsemble`, which shares the combining code below.
 
 final class MiningModelNode: ModelNode {
     enum Method: String {
@@ -17,6 +18,8 @@ final class MiningModelNode: ModelNode {
     /// For each child, child category index → parent category index.
     var categoryMaps: [[Int32]] = []
     var segmentIds: [V] = []
+    /// The segments' trees in one flat buffer, when every segment is an unconditional plain tree.
+    private(set) var ensemble: TreeEnsemble?
 
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode {
         let element = context.element
@@ -46,33 +49,38 @@ final class MiningModelNode: ModelNode {
         // Segments of a chain predict intermediate fields: they do not inherit this model's target.
         if method == .modelChain { context.compiler.targetStack.append("") }
         defer { if method == .modelChain { context.compiler.targetStack.removeLast() } }
+        // The segment tables are built locally and assigned whole: properties that are only ever replaced
+        // need no exclusivity checks when scoring reads them.
+        var segmentPredicates: [Int32] = []
+        var weights: [Double] = []
+        var segmentIds: [V] = []
+        var children: [ModelNode] = []
         for segment in segmentation.children("Segment") {
-            node.segmentPredicates.append(try node.predicates.compile(childOf: segment, context.scope))
-            node.weights.append(try segment.double("weight", default: 1))
-            let id = segment.attribute("id") ?? String(node.children.count + 1)
-            node.segmentIds.append(.string(context.compiler.table.intern(id)))
+            segmentPredicates.append(try node.predicates.compile(childOf: segment, context.scope))
+            weights.append(try segment.double("weight", default: 1))
+            let id = segment.attribute("id") ?? String(children.count + 1)
+            segmentIds.append(.string(context.compiler.table.intern(id)))
             guard let modelElement = segment.children.first(where: {
                 Compiler.modelElements.contains($0.name) || Compiler.unsupportedModelElements.contains($0.name)
             }) else {
                 throw PMMLError("Segment '\(id)' contains no model", element: "Segment")
             }
             let child = try context.compiler.compileModel(modelElement, parent: context.scope, isTop: false)
-            node.children.append(child)
+            children.append(child)
             if method == .modelChain {
                 for field in child.outputFields { context.scope.fields[field.name] = field }
             }
             for label in child.categoryLabels where !labels.contains(label) { labels.append(label) }
         }
-        guard !node.children.isEmpty else { throw PMMLError("Segmentation without segments", element: "Segmentation") }
+        guard !children.isEmpty else { throw PMMLError("Segmentation without segments", element: "Segmentation") }
+        node.segmentPredicates = segmentPredicates
+        node.weights = weights
+        node.segmentIds = segmentIds
+        node.children = children
         try context.setUp(node, modelLabels: labels)
         node.entityIds = node.segmentIds
-        for child in node.children {
-            var map: [Int32] = []
-            for value in child.categories {
-                map.append(Int32(node.category(of: value)))
-            }
-            node.categoryMaps.append(map)
-        }
+        node.categoryMaps = children.map { child in child.categories.map { Int32(node.category(of: $0)) } }
+        node.ensemble = TreeEnsemble(node, context.compiler)
         return node
     }
 
@@ -114,7 +122,9 @@ final class MiningModelNode: ModelNode {
             finishClassification(scratch)
             result.pointee.entity = -1
         case .average, .weightedAverage, .sum, .weightedSum, .max, .median, .weightedMedian:
-            if function == .classification {
+            if let ensemble {
+                try ensemble.predict(self, scratch)
+            } else if function == .classification {
                 try averageProbabilities(scratch)
             } else {
                 try combineNumbers(scratch)
@@ -149,89 +159,73 @@ final class MiningModelNode: ModelNode {
     }
 
     private func averageProbabilities(_ scratch: Scratch) throws(PMMLError) {
-        let base = probabilityBase
-        for category in 0..<categories.count { scratch.doubles[base + category] = 0 }
+        clearProbabilities(scratch)
         var total = 0.0
         for index in children.indices where try predicates.evaluate(segmentPredicates[index], scratch) == .truthy {
-            let child = children[index]
-            try child.evaluate(scratch)
-            let childResult = scratch.results[child.resultIndex]
-            guard childResult.hasProbabilities else { continue }
-            let weight = method == .weightedAverage || method == .weightedSum ? weights[index] : 1
-            for (childCategory, mapped) in categoryMaps[index].enumerated() where mapped >= 0 {
-                scratch.doubles[base + Int(mapped)] += weight * scratch.doubles[child.probabilityBase + childCategory]
-            }
-            total += weight
+            total += try addChildProbabilities(index, scratch)
         }
+        finishProbabilities(total: total, scratch)
+    }
+
+    func clearProbabilities(_ scratch: Scratch) {
+        for category in 0..<categories.count { scratch.doubles[probabilityBase + category] = 0 }
+    }
+
+    /// Runs segment `index`'s model and adds its weighted probabilities; returns the weight it counted
+    /// with (0 when the segment gave no probabilities).
+    func addChildProbabilities(_ index: Int, _ scratch: Scratch) throws(PMMLError) -> Double {
+        let base = probabilityBase
+        let child = children[index]
+        try child.evaluate(scratch)
+        let childResult = scratch.results[child.resultIndex]
+        guard childResult.hasProbabilities else { return 0 }
+        let weight = method == .weightedAverage || method == .weightedSum ? weights[index] : 1
+        for (childCategory, mapped) in categoryMaps[index].enumerated() where mapped >= 0 {
+            scratch.doubles[base + Int(mapped)] += weight * scratch.doubles[child.probabilityBase + childCategory]
+        }
+        return weight
+    }
+
+    /// Averages (unless summing) the accumulated probabilities and picks the class.
+    func finishProbabilities(total: Double, _ scratch: Scratch) {
         guard total > 0 else {
             setMissing(scratch)
             return
         }
         if method != .sum && method != .weightedSum {
-            for category in 0..<categories.count { scratch.doubles[base + category] /= total }
+            for category in 0..<categories.count { scratch.doubles[probabilityBase + category] /= total }
         }
         finishClassification(scratch)
         scratch.results[resultIndex].entity = -1
     }
 
     private func combineNumbers(_ scratch: Scratch) throws(PMMLError) {
-        var sum = 0.0
-        var floatSum: Float = 0
-        var weightSum = 0.0
-        var count = 0
-        var maximum = -Double.infinity
-        var collected: [(Double, Double)] = []
+        var combiner = NumberCombiner(method: method)
         for index in children.indices where try predicates.evaluate(segmentPredicates[index], scratch) == .truthy {
-            let child = children[index]
-            try child.evaluate(scratch)
-            let value = scratch.results[child.resultIndex].value
-            guard let y = value.tag == .number ? value.num : scratch.number(of: value) else {
+            guard let y = try childNumber(index, scratch) else {
                 // A segment without a prediction makes the ensemble's prediction missing, as in JPMML.
                 setMissing(scratch)
                 return
             }
-            let weight = weights[index]
-            switch method {
-            case .sum:
-                sum += y
-                floatSum += Float(y)
-            case .average: sum += y
-            case .weightedAverage, .weightedSum:
-                sum += weight * y
-                floatSum += Float(weight) * Float(y)
-            case .max: maximum = Swift.max(maximum, y)
-            default: collected.append((y, weight))
-            }
-            weightSum += weight
-            count += 1
+            combiner.add(y, weight: weights[index])
         }
-        guard count > 0 else {
+        finishNumbers(combiner, scratch)
+    }
+
+    /// Runs segment `index`'s model and returns its prediction as a number, nil when it has none.
+    func childNumber(_ index: Int, _ scratch: Scratch) throws(PMMLError) -> Double? {
+        let child = children[index]
+        try child.evaluate(scratch)
+        let value = scratch.results[child.resultIndex].value
+        return value.tag == .number ? value.num : scratch.number(of: value)
+    }
+
+    /// Writes the combined prediction (missing when no segment was selected).
+    func finishNumbers(_ combiner: NumberCombiner, _ scratch: Scratch) {
+        guard let y = combiner.result(floatContext: floatContext) else {
             setMissing(scratch)
             return
         }
-        var y: Double
-        switch method {
-        case .sum, .weightedSum: y = floatContext ? Double(floatSum) : sum
-        case .average: y = sum / Double(count)
-        case .weightedAverage: y = sum / weightSum
-        case .max: y = maximum
-        case .median:
-            let sorted = collected.map(\.0).sorted()
-            let middle = sorted.count / 2
-            y = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-        default:
-            let sorted = collected.sorted { $0.0 < $1.0 }
-            var accumulated = 0.0
-            y = sorted.last!.0
-            for (value, weight) in sorted {
-                accumulated += weight
-                if accumulated >= weightSum / 2 {
-                    y = value
-                    break
-                }
-            }
-        }
-        if floatContext { y = Double(Float(y)) }
         scratch.results[resultIndex] = ModelResult(value: .number(y))
     }
 }

@@ -1,7 +1,8 @@
 // NeuralNetwork: inputs are compiled expressions; neurons are laid out in one activation array with
 // connections flattened into (source index, weight) lists, so a row is a few tight loops. Outputs map
 // neurons to the target: NormDiscrete gives a class probability, FieldRef the value, NormContinuous the
-// value after inverting the normalisation. Radial-basis networks are refused.
+// value after inverting the normalisation. Radial-basis networks are refused. The weights are read from
+// an immutable `NeuralPlan` while scoring.
 
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +22,8 @@ final class NeuralNetworkNode: ModelNode {
         var count: Int
     }
 
-    var inputs: [Expr] = []
+    /// Held as `TypedExpr` (a struct) so that each closure is called directly, not through a thunk.
+    var inputs: [TypedExpr] = []
     var activationBase = 0
     var neuronCount = 0
     var bias: [Double] = []
@@ -35,6 +37,8 @@ final class NeuralNetworkNode: ModelNode {
     var inverseNorm: [Double] = []
     /// Classification: output neuron per category.
     var categoryNeuron: [Int] = []
+    /// The weight tables in scoring form, built once the network is compiled.
+    private(set) var plan: NeuralPlan!
 
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode {
         let element = context.element
@@ -61,7 +65,7 @@ final class NeuralNetworkNode: ModelNode {
             }
             let compiled = try ExpressionCompiler(compiler: context.compiler, scope: context.scope).compile(body)
             index[try input.required("id")] = node.inputs.count
-            node.inputs.append(compiled.expr)
+            node.inputs.append(compiled)
         }
         var position = node.inputs.count
         let defaultActivation = try element.required("activationFunction")
@@ -134,27 +138,34 @@ final class NeuralNetworkNode: ModelNode {
         if node.function == .classification && !node.categoryNeuron.contains(where: { $0 >= 0 }) {
             throw PMMLError("NeuralNetwork has no output for any category", element: "NeuralOutputs")
         }
+        node.plan = NeuralPlan(node)
         return node
     }
 
     override func predict(_ scratch: Scratch) throws(PMMLError) {
+        let plan = plan!
         let a = scratch.doubles + activationBase
-        for index in inputs.indices {
-            let value = try inputs[index](scratch)
+        for index in plan.inputSlots.indices {
+            let slot = plan.inputSlots[index]
+            let value = slot >= 0 ? try scratch.fetch(slot) : try inputs[index].expr(scratch)
             guard let x = value.tag == .number ? value.num : scratch.number(of: value) else {
                 setMissing(scratch)
                 return
             }
             a[index] = x
         }
-        let offset = inputs.count
-        for layer in layers {
-            for neuron in layer.first..<(layer.first + layer.count) {
-                var z = bias[neuron]
-                for connection in Int(connectionStart[neuron])..<Int(connectionStart[neuron + 1]) {
-                    z += weights[connection] * a[Int(sources[connection])]
+        let offset = plan.inputCount
+        for layer in plan.layers {
+            var neuron = layer.first
+            let end = layer.first + layer.count
+            while neuron < end {
+                if plan.blockStart[neuron] {
+                    plan.fourNeurons(neuron, a) { z in activate(layer.activation, z, layer.threshold) }
+                    neuron += 4
+                } else {
+                    a[offset + neuron] = activate(layer.activation, plan.neuron(neuron, a), layer.threshold)
+                    neuron += 1
                 }
-                a[offset + neuron] = activate(layer.activation, z, layer.threshold)
             }
             let range = (offset + layer.first)..<(offset + layer.first + layer.count)
             switch layer.normalization {
@@ -175,9 +186,9 @@ final class NeuralNetworkNode: ModelNode {
             scratch.results[resultIndex] = ModelResult(value: .number(y))
             return
         }
-        for category in categoryNeuron.indices {
+        for category in plan.categoryNeuron.indices {
             // A declared category without an output neuron (e.g. a placeholder value) gets probability 0.
-            let neuron = categoryNeuron[category]
+            let neuron = plan.categoryNeuron[category]
             scratch.doubles[probabilityBase + category] = neuron >= 0 ? a[neuron] : 0
         }
         finishClassification(scratch)

@@ -8,6 +8,9 @@ struct OutputCompiler {
         let compiler = context.compiler
         let scope = context.scope
         let resultIndex = node.resultIndex
+        var outputSlots: [Int32] = []
+        // Assigned whole once done: the node's properties are only ever replaced, never modified in place.
+        defer { node.outputSlots = outputSlots }
         for field in output.children where field.name == "OutputField" {
             let name = try field.required("name")
             let feature = field.attribute("feature") ?? "predictedValue"
@@ -49,7 +52,8 @@ struct OutputCompiler {
                     fixed = try context.categoryIndex(node, label)
                 }
                 let isConfidence = feature == "confidence"
-                computer = { (scratch: Scratch) throws(PMMLError) -> V in
+                // Captured by value: a captured `var` would be boxed and checked for exclusivity on every read.
+                computer = { [fixed] (scratch: Scratch) throws(PMMLError) -> V in
                     let result = scratch.results[resultIndex]
                     if isConfidence && !result.confidence.isNaN { return .number(result.confidence) }
                     guard result.hasProbabilities else { return .missing }
@@ -86,7 +90,7 @@ struct OutputCompiler {
                                         element: "OutputField", field: name)
                     }
                 }
-                computer = { (scratch: Scratch) throws(PMMLError) -> V in
+                computer = { [fixed] (scratch: Scratch) throws(PMMLError) -> V in
                     let entity = fixed >= 0 ? fixed : Int(scratch.results[resultIndex].entity)
                     if scratch.results[resultIndex].value.isMissing || entity < 0 { return .missing }
                     return .number(scratch.doubles[base + entity])
@@ -129,14 +133,15 @@ struct OutputCompiler {
                                  values: [])
             scope.fields[name] = info
             node.outputFields.append(info)
-            node.outputSlots.append(slot)
+            outputSlots.append(slot)
             // isFinalResult="false" fields are still results: JPMML-Evaluator returns them too.
             if context.isTop {
                 let optype = field.attribute("optype") ?? (dataType.isNumeric ? "continuous" : "categorical")
                 compiler.program.results.append(ResultSpec(
                     field: PMMLField(name: name, dataType: dataType, optype: optype),
                     read: { (scratch: Scratch) throws(PMMLError) -> V in try scratch.fetch(slot) },
-                    integer: dataType == .integer || (feature == "predictedValue" && node.targetDataType == .integer)))
+                    integer: dataType == .integer || (feature == "predictedValue" && node.targetDataType == .integer),
+                    slot: slot))
             }
         }
     }

@@ -1,23 +1,38 @@
 // Scores rows against one compiled model. Holds the per-thread scratch buffers; create one per thread
-// (it is cheap) and reuse it row after row.
+// (it is cheap) and reuse it row after row. Plain numeric inputs and slot-reading results take short
+// paths; everything else goes through the general conversion and the result readers.
 
 public struct PMMLEvaluator {
     let scratch: Scratch
+    /// The last result row. Once the caller has let go of it, its buffer is unique again and the next
+    /// row is written into it in place, so scoring does not allocate a result array per row.
+    private var output: [PMMLValue]
 
     init(program: Program) {
         scratch = Scratch(program: program)
+        output = [PMMLValue](repeating: .missing, count: program.results.count)
     }
 
     /// Scores one row. `inputs` are aligned with `PMMLModel.inputFields`; the result with `resultFields`.
     public mutating func score(_ inputs: [PMMLValue]) throws(PMMLError) -> [PMMLValue] {
         try run(inputs)
-        let program = scratch.program
-        var output: [PMMLValue] = []
-        output.reserveCapacity(program.results.count)
-        for spec in program.results {
-            output.append(export(try spec.read(scratch), spec.field.dataType))
+        let scratch = scratch
+        try scratch.resultSpecs.withUnsafeBufferPointer { (specs) throws(PMMLError) in
+            for index in specs.indices {
+                output[index] = export(try read(specs, index, scratch), specs[index].field.dataType)
+            }
         }
         return output
+    }
+
+    /// A result's value; a plain slot read skips the reader closure.
+    @inline(__always)
+    private func read(_ specs: UnsafeBufferPointer<ResultSpec>, _ index: Int, _ scratch: Scratch) throws(PMMLError)
+        -> V
+    {
+        let slot = specs[index].slot
+        if slot >= 0 { return try scratch.fetch(slot) }
+        return try specs[index].read(scratch)
     }
 
     /// Scores one row and returns the predicted target values alongside (for tests and diagnostics).
@@ -36,8 +51,8 @@ public struct PMMLEvaluator {
     mutating func scoreChecksum(_ inputs: [PMMLValue]) throws(PMMLError) -> Double {
         try run(inputs)
         var sum = 0.0
-        for spec in scratch.program.results {
-            let value = try spec.read(scratch)
+        for spec in scratch.resultSpecs {
+            let value = spec.slot >= 0 ? try scratch.fetch(spec.slot) : try spec.read(scratch)
             switch value.tag {
             case .number, .bool: if value.num.isFinite { sum += value.num }
             case .string: sum += Double(value.code)
@@ -48,16 +63,64 @@ public struct PMMLEvaluator {
     }
 
     private func run(_ inputs: [PMMLValue]) throws(PMMLError) {
-        let program = scratch.program
-        guard inputs.count == program.inputs.count else {
-            throw PMMLError("expected \(program.inputs.count) input values (one per input field), got \(inputs.count)")
+        let scratch = scratch
+        guard inputs.count == scratch.inputPlans.count else {
+            throw PMMLError("expected \(scratch.inputPlans.count) input values (one per input field), "
+                            + "got \(inputs.count)")
         }
         scratch.beginRow()
-        for index in inputs.indices {
-            let spec = program.inputs[index]
-            scratch.set(spec.slot, convert(inputs[index], spec))
+        let generation = scratch.generation
+        inputs.withUnsafeBufferPointer { inputs in
+            scratch.inputPlans.withUnsafeBufferPointer { plans in
+                for index in plans.indices {
+                    let plan = plans[index]
+                    let value: V
+                    // Doubles are what servers and the CSV reader pass; match them without copying the cell.
+                    if plan.kind != .general, case .double(let number) = inputs[index] {
+                        value = plainNumber(number, plan.kind)
+                    } else {
+                        value = convertPlain(inputs[index], plan.kind) ?? convert(inputs[index], index)
+                    }
+                    scratch.set(plan.slot, value, generation: generation)
+                    if plan.treatedSlot >= 0 && !value.invalid {
+                        scratch.set(plan.treatedSlot, value, generation: generation)
+                    }
+                }
+            }
         }
-        try program.top.evaluate(scratch)
+        try scratch.top.evaluate(scratch)
+    }
+
+    /// The common case of `convert`: a number for a numeric field that declares no value restrictions.
+    /// Nil when the general conversion is needed (strings, restricted or non-numeric fields).
+    @inline(__always)
+    private func convertPlain(_ input: PMMLValue, _ kind: InputPlan.Kind) -> V? {
+        if kind == .general { return nil }
+        let x: Double
+        switch input {
+        case .missing: return .missing
+        case .double(let number): x = number
+        case .float(let number): x = Double(number)
+        case .int(let number): x = Double(number)
+        case .bool(let flag): x = flag ? 1 : 0
+        case .string: return nil
+        }
+        return plainNumber(x, kind)
+    }
+
+    /// A number for a field of a plain numeric kind: NaN is missing, floats are rounded to 32 bits, and
+    /// fractions are invalid for integers.
+    @inline(__always)
+    private func plainNumber(_ number: Double, _ kind: InputPlan.Kind) -> V {
+        if number.isNaN { return .missing }
+        let x = kind == .plainFloat ? Double(Float(number)) : number
+        var value = V.number(x)
+        if kind == .plainInteger && x != x.rounded(.towardZero) { value.invalid = true }
+        return value
+    }
+
+    private func convert(_ input: PMMLValue, _ index: Int) -> V {
+        convert(input, scratch.program.inputs[index])
     }
 
     /// Lenient conversion of a caller value to the field's type, then DataDictionary validation.

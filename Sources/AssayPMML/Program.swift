@@ -16,6 +16,37 @@ struct InputSpec {
     let intervals: [Interval]
 }
 
+/// The scalar part of an `InputSpec`, for the per-row loop: no strings, sets or arrays, so reading it
+/// costs no reference counting. Inputs that need the full DataDictionary validation take the slow path.
+struct InputPlan {
+    enum Kind: UInt8 {
+        /// Anything with declared valid, invalid or missing values or intervals, and non-numeric types.
+        case general
+        case plainDouble, plainFloat, plainInteger
+    }
+
+    let slot: Int32
+    let kind: Kind
+    /// The top model's MiningField slot when its treatment passes valid values through unchanged (no
+    /// replacement, no outliers, missing values as is), else -1. A valid raw value is stored there too,
+    /// so the treatment is not run for it; invalid values still go through it, lazily, as before.
+    let treatedSlot: Int32
+
+    init(_ spec: InputSpec, treatedSlot: Int32) {
+        slot = spec.slot
+        self.treatedSlot = treatedSlot
+        let plain = spec.validStrings == nil && spec.validNumbers == nil && spec.invalidStrings.isEmpty
+            && spec.invalidNumbers.isEmpty && spec.missingStrings.isEmpty && spec.missingNumbers.isEmpty
+            && spec.intervals.isEmpty
+        switch spec.dataType {
+        case .double where plain: kind = .plainDouble
+        case .float where plain: kind = .plainFloat
+        case .integer where plain: kind = .plainInteger
+        default: kind = .general
+        }
+    }
+}
+
 /// A numeric interval with PMML's four closure kinds.
 struct Interval {
     let low: Double
@@ -54,13 +85,15 @@ struct ResultSpec {
     let read: Expr
     /// True for integer-typed labels, so numbers print without a fraction.
     let integer: Bool
+    /// The slot `read` fetches when that is all it does, else -1; lets scoring skip the closure.
+    var slot: Int32 = -1
 }
 
 final class Program: @unchecked Sendable {
     // Filled in by the compiler, then never mutated: evaluators only read.
     var strings: [String] = []
     var codes: [String: Int32] = [:]
-    var computers: [Expr?] = []
+    var computers: [Computer?] = []
     var slotNames: [String] = []
     var doubleCount = 0
     var resultCount = 0
@@ -69,6 +102,10 @@ final class Program: @unchecked Sendable {
     /// Target name and reader, for callers (tests) that want the raw predicted target too.
     var targets: [(name: String, read: Expr, integer: Bool)] = []
     var top: ModelNode!
+    /// Top-level MiningField slots whose treatment passes valid values through, by raw input slot.
+    var passThroughSlots: [Int32: Int32] = [:]
+    /// Built from `inputs` once compilation is done.
+    var inputPlans: [InputPlan] = []
 
     var slotCount: Int { computers.count }
 }

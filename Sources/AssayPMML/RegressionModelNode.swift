@@ -91,15 +91,21 @@ final class RegressionModelNode: ModelNode {
             throw .unsupported("RegressionModel", attribute: "normalizationMethod", value: method)
         }
         node.normalization = normalization
+        // Built locally and assigned whole: properties only ever replaced need no exclusivity checks
+        // when scoring reads them.
+        var tables: [LinearTable] = []
+        var tableCategory: [Int] = []
         for table in tableElements {
-            node.tables.append(try compileTable(table, context.scope, context.compiler))
+            tables.append(try compileTable(table, context.scope, context.compiler))
             if node.function == .classification {
                 guard let label = table.attribute("targetCategory") else {
                     throw PMMLError("a classification RegressionTable lacks targetCategory", element: "RegressionTable")
                 }
-                node.tableCategory.append(try context.categoryIndex(node, label))
+                tableCategory.append(try context.categoryIndex(node, label))
             }
         }
+        node.tables = tables
+        node.tableCategory = tableCategory
         if node.function == .regression && node.tables.count != 1 {
             throw PMMLError("a regression RegressionModel must have exactly one RegressionTable",
                             element: "RegressionModel")
@@ -139,7 +145,7 @@ final class RegressionModelNode: ModelNode {
     override func predict(_ scratch: Scratch) throws(PMMLError) {
         let result = scratch.results + resultIndex
         if function == .regression {
-            guard var y = try tables[0].evaluate(scratch) else {
+            guard var y = try evaluate(table: 0, scratch) else {
                 setMissing(scratch)
                 return
             }
@@ -153,7 +159,7 @@ final class RegressionModelNode: ModelNode {
         var values = (0.0, 0.0)
         let k = tables.count
         for index in 0..<k {
-            guard let y = try tables[index].evaluate(scratch) else {
+            guard let y = try evaluate(table: index, scratch) else {
                 setMissing(scratch)
                 return
             }
@@ -162,6 +168,14 @@ final class RegressionModelNode: ModelNode {
         }
         normalize(scratch, k: k, first: values.0)
         finishClassification(scratch)
+    }
+
+    /// Evaluates a table in place: `tables[index].evaluate` would copy the struct and retain its arrays.
+    @inline(__always)
+    private func evaluate(table index: Int, _ scratch: Scratch) throws(PMMLError) -> Double? {
+        try tables.withUnsafeBufferPointer { (tables) throws(PMMLError) -> Double? in
+            try tables[index].evaluate(scratch)
+        }
     }
 
     private func normalize(_ scratch: Scratch, k: Int, first: Double) {

@@ -5,6 +5,17 @@
 
 typealias Expr = (Scratch) throws(PMMLError) -> V
 
+/// A slot's computer in a concrete wrapper. A closure stored straight in an array or an optional is kept
+/// in its most general form and every call goes through a reabstraction thunk; as a class field it is
+/// called directly, and the scratch can call it through an unmanaged reference without retaining it.
+final class Computer {
+    let run: Expr
+
+    init(run: @escaping Expr) {
+        self.run = run
+    }
+}
+
 /// What one model produced for the current row.
 struct ModelResult {
     var value: V = .missing
@@ -19,6 +30,14 @@ struct ModelResult {
 
 final class Scratch {
     let program: Program
+    /// The program's slot computers, unretained: the program (held here) keeps them alive, and calling
+    /// one this way costs no reference counting.
+    let computers: UnsafeMutableBufferPointer<Unmanaged<Computer>?>
+    /// Copies of the program's per-row tables held as constants here, so that the hot loops read them
+    /// without exclusivity checks on the program's (build-time mutable) properties.
+    let inputPlans: [InputPlan]
+    let resultSpecs: [ResultSpec]
+    let top: ModelNode
     let values: UnsafeMutablePointer<V>
     let stamps: UnsafeMutablePointer<UInt32>
     let doubles: UnsafeMutablePointer<Double>
@@ -29,6 +48,14 @@ final class Scratch {
 
     init(program: Program) {
         self.program = program
+        computers = .allocate(capacity: max(program.computers.count, 1))
+        computers.initialize(repeating: nil)
+        for (index, computer) in program.computers.enumerated() {
+            computers[index] = computer.map { Unmanaged.passUnretained($0) }
+        }
+        inputPlans = program.inputPlans
+        resultSpecs = program.results
+        top = program.top
         values = .allocate(capacity: max(program.slotCount, 1))
         values.initialize(repeating: .missing, count: max(program.slotCount, 1))
         stamps = .allocate(capacity: max(program.slotCount, 1))
@@ -41,6 +68,7 @@ final class Scratch {
     }
 
     deinit {
+        computers.deallocate()
         values.deallocate()
         stamps.deallocate()
         doubles.deallocate()
@@ -61,6 +89,12 @@ final class Scratch {
         stamps[Int(slot)] = generation
     }
 
+    /// `set` with the row's generation already in hand (it cannot be kept in a register across stores).
+    @inline(__always) func set(_ slot: Int32, _ value: V, generation: UInt32) {
+        values[Int(slot)] = value
+        stamps[Int(slot)] = generation
+    }
+
     /// The value of a field slot, computing it first if nothing did in this row.
     @inline(__always) func fetch(_ slot: Int32) throws(PMMLError) -> V {
         let index = Int(slot)
@@ -69,13 +103,22 @@ final class Scratch {
     }
 
     private func compute(_ index: Int) throws(PMMLError) -> V {
-        guard let computer = program.computers[index] else {
+        guard let computer = computers[index] else {
             // An input slot nobody set (a field that is not an input of this document) is missing.
             stamps[index] = generation
             values[index] = .missing
             return .missing
         }
-        let value = try computer(self)
+        var failure: PMMLError?
+        let value = computer._withUnsafeGuaranteedRef { (computer) -> V in
+            do throws(PMMLError) {
+                return try computer.run(self)
+            } catch {
+                failure = error
+                return .missing
+            }
+        }
+        if let failure { throw failure }
         values[index] = value
         stamps[index] = generation
         return value

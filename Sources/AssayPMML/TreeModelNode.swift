@@ -1,7 +1,9 @@
 // TreeModel: nodes are flattened into parallel arrays (children contiguous), predicates into a
 // `PredicateProgram`, and class distributions into one probability table, so scoring walks integers.
 // All missingValueStrategy values are handled; weightedConfidence and aggregateNodes share one
-// record-count weighted aggregation of the leaves reachable through unknown predicates.
+// record-count weighted aggregation of the leaves reachable through unknown predicates. Scoring first
+// walks the immutable `TreePlan` with inline numeric tests; a row that meets a missing or non-numeric value
+// or a complex predicate is walked again by the general code below.
 // TODO: missingValuePenalty is ignored (it only scales confidences, which are not exported).
 
 final class TreeModelNode: ModelNode {
@@ -22,6 +24,8 @@ final class TreeModelNode: ModelNode {
     var hasDistribution: [Bool] = []
     var strategy = MissingStrategy.none
     var returnLastPrediction = false
+    /// The scoring tables, built once the nodes are filled in.
+    private(set) var plan: TreePlan!
 
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode {
         let element = context.element
@@ -47,7 +51,22 @@ final class TreeModelNode: ModelNode {
         node.returnLastPrediction = noTrueChild == "returnLastPrediction"
         node.reserve(1)
         try node.fill(0, root, context)
+        node.plan = TreePlan(node)
         return node
+    }
+
+    /// The nodes as flat records, child links and inline predicate tests included; `offset` is added to
+    /// every node index, so that several trees can share one buffer.
+    func flatNodes(offset: Int) -> [FlatNode] {
+        var flat: [FlatNode] = []
+        flat.reserveCapacity(predicate.count)
+        for index in predicate.indices {
+            let (test, slot, threshold) = predicates.flatTest(predicate[index])
+            flat.append(FlatNode(threshold: threshold, slot: slot, test: test,
+                                 firstChild: firstChild[index] < 0 ? -1 : firstChild[index] + Int32(offset),
+                                 childCount: childCount[index]))
+        }
+        return flat
     }
 
     private static func collectLabels(_ element: XMLElement, _ labels: inout [String]) {
@@ -148,6 +167,19 @@ final class TreeModelNode: ModelNode {
     }
 
     override func predict(_ scratch: Scratch) throws(PMMLError) {
+        let plan = plan!
+        let leaf = try plan.flat.walk(root: 0, returnLastPrediction: returnLastPrediction, scratch)
+        if leaf >= 0 {
+            finish(leaf, plan, scratch)
+        } else if leaf == WalkEnd.noPrediction {
+            setMissing(scratch)
+        } else {
+            try predictGeneral(scratch)
+        }
+    }
+
+    /// The walk with every missing value strategy, for rows the fast walk cannot finish.
+    private func predictGeneral(_ scratch: Scratch) throws(PMMLError) {
         let root = try predicates.evaluate(predicate[0], scratch)
         guard root == .truthy else {
             if root == .unknown && (strategy == .aggregateNodes || strategy == .weightedConfidence) {
@@ -205,22 +237,28 @@ final class TreeModelNode: ModelNode {
     }
 
     private func finish(_ node: Int, _ scratch: Scratch) {
+        finish(node, plan, scratch)
+    }
+
+    private func finish(_ node: Int, _ plan: TreePlan, _ scratch: Scratch) {
         let result = scratch.results + resultIndex
-        result.pointee.value = score[node]
-        result.pointee.category = scoreCategory[node]
+        result.pointee.value = plan.score[node]
+        result.pointee.category = plan.scoreCategory[node]
         result.pointee.entity = Int32(node)
         result.pointee.confidence = .nan
         if function == .classification {
             let k = categories.count
             let base = node * k
-            result.pointee.hasProbabilities = hasDistribution[node]
-            if hasDistribution[node] {
-                for category in 0..<k { scratch.doubles[probabilityBase + category] = distribution[base + category] }
+            result.pointee.hasProbabilities = plan.hasDistribution[node]
+            if plan.hasDistribution[node] {
+                for category in 0..<k {
+                    scratch.doubles[probabilityBase + category] = plan.distribution[base + category]
+                }
             }
         } else {
             result.pointee.hasProbabilities = false
         }
-        if score[node].isMissing && function == .classification && !hasDistribution[node] {
+        if plan.score[node].isMissing && function == .classification && !plan.hasDistribution[node] {
             result.pointee.value = .missing
         }
     }
