@@ -4,7 +4,7 @@
 // measures and compare tables are refused.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class ClusteringNode: ModelNode {
@@ -34,7 +34,9 @@ final class ClusteringNode: ModelNode {
             throw .unsupported("ClusteringModel", attribute: "functionName", value: node.function.rawValue)
         }
         let modelClass = try element.required("modelClass")
-        guard modelClass == "centerBased" else { throw .unsupported("ClusteringModel", attribute: "modelClass", value: modelClass) }
+        guard modelClass == "centerBased" else {
+            throw .unsupported("ClusteringModel", attribute: "modelClass", value: modelClass)
+        }
         try context.setUp(node)
         guard let comparison = element.child("ComparisonMeasure") else {
             throw PMMLError("ClusteringModel without ComparisonMeasure", element: "ClusteringModel")
@@ -63,8 +65,9 @@ final class ClusteringNode: ModelNode {
         if let missing = element.child("MissingValueWeights"), let array = missing.child("Array") {
             let values = try ArrayParser.numbers(array)
             guard values.count == dimension else {
-                throw PMMLError("MissingValueWeights has \(values.count) values for \(dimension) fields",
-                                element: "MissingValueWeights")
+                throw PMMLError(
+                    "MissingValueWeights has \(values.count) values for \(dimension) fields",
+                    element: "MissingValueWeights")
             }
             node.missingWeights = values
         }
@@ -79,10 +82,13 @@ final class ClusteringNode: ModelNode {
             node.centers.append(contentsOf: center)
             let id = cluster.attribute("id") ?? String(index + 1)
             node.entityIds.append(.string(context.compiler.table.intern(id)))
-            node.entityNames.append(cluster.attribute("name").map { .string(context.compiler.table.intern($0)) } ?? .missing)
+            node.entityNames.append(
+                cluster.attribute("name").map { .string(context.compiler.table.intern($0)) } ?? .missing)
             node.clusterCount += 1
         }
-        guard node.clusterCount > 0 else { throw PMMLError("ClusteringModel without clusters", element: "ClusteringModel") }
+        guard node.clusterCount > 0 else {
+            throw PMMLError("ClusteringModel without clusters", element: "ClusteringModel")
+        }
         node.affinityBase = context.compiler.allocateDoubles(node.clusterCount)
         return node
     }

@@ -46,8 +46,9 @@ final class Scope {
         if let field = fields[name] { return field }
         if let element = pending[name] {
             guard inProgress.insert(name).inserted else {
-                throw PMMLError("derived field '\(name)' is defined in terms of itself", element: "DerivedField",
-                                field: name)
+                throw PMMLError(
+                    "derived field '\(name)' is defined in terms of itself", element: "DerivedField",
+                    field: name)
             }
             let field = try compiler.compileDerivedField(element, in: self)
             inProgress.remove(name)
@@ -134,7 +135,8 @@ final class Compiler {
                     }
                 }
             default:
-                if Compiler.modelElements.contains(child.name) || Compiler.unsupportedModelElements.contains(child.name) {
+                if Compiler.modelElements.contains(child.name) || Compiler.unsupportedModelElements.contains(child.name)
+                {
                     if model == nil { model = child }
                 } else {
                     throw .unsupported(child.name)
@@ -177,16 +179,18 @@ final class Compiler {
             dataFieldOrder.append(name)
             let slot = newSlot(name, nil)
             rawSlots[name] = slot
-            scope.fields[name] = FieldInfo(name: name, slot: slot, dataType: dataType, optype: info.optype,
-                                           values: info.validValues)
+            scope.fields[name] = FieldInfo(
+                name: name, slot: slot, dataType: dataType, optype: info.optype,
+                values: info.validValues)
         }
     }
 
     func parseDataType(_ element: XMLElement, required: Bool) throws(PMMLError) -> PMMLDataType? {
         guard let raw = element.attribute("dataType") else {
             if required {
-                throw PMMLError("element '\(element.name)' lacks the required attribute 'dataType'",
-                                element: element.name)
+                throw PMMLError(
+                    "element '\(element.name)' lacks the required attribute 'dataType'",
+                    element: element.name)
             }
             return nil
         }
@@ -271,8 +275,9 @@ final class Compiler {
                 }
             }
         }
-        let context = ModelContext(compiler: self, element: element, scope: scope, function: function,
-                                   targetName: targetName, isTop: isTop)
+        let context = ModelContext(
+            compiler: self, element: element, scope: scope, function: function,
+            targetName: targetName, isTop: isTop)
         let node: ModelNode
         switch element.name {
         case "TreeModel": node = try TreeModelNode.compile(context)
@@ -322,8 +327,9 @@ final class Compiler {
         case "asIs": break
         case "asMissingValues", "asExtremeValues":
             guard low != nil || high != nil else {
-                throw PMMLError("MiningField '\(name)' treats outliers but has no lowValue/highValue",
-                                element: "MiningField", field: name)
+                throw PMMLError(
+                    "MiningField '\(name)' treats outliers but has no lowValue/highValue",
+                    element: "MiningField", field: name)
             }
         default: throw .unsupported("MiningField", attribute: "outliers", value: outliers)
         }
@@ -337,7 +343,8 @@ final class Compiler {
         let highValue = high ?? .infinity
         let clamp = outliers == "asExtremeValues"
         // Captured by value: captured `var`s would be boxed and checked for exclusivity on every read.
-        let computer: Expr = { [replacement, invalidReplacement, invalidTreatment]
+        let computer: Expr = {
+            [replacement, invalidReplacement, invalidTreatment]
             (scratch: Scratch) throws(PMMLError) -> V in
             var value = try scratch.fetch(sourceSlot)
             if value.invalid {
@@ -347,15 +354,17 @@ final class Compiler {
                 case "asValue": value = invalidReplacement!
                 default:
                     let text = scratch.text(of: value) ?? ""
-                    throw PMMLError("value '\(text)' of field '\(name)' is invalid and its invalidValueTreatment is "
-                                    + "returnInvalid", element: "MiningField", field: name)
+                    throw PMMLError(
+                        "value '\(text)' of field '\(name)' is invalid and its invalidValueTreatment is "
+                            + "returnInvalid", element: "MiningField", field: name)
                 }
             }
             if value.isMissing {
                 if let replacement { return replacement }
                 if returnInvalidOnMissing {
-                    throw PMMLError("field '\(name)' is missing and its missingValueTreatment is returnInvalid",
-                                    element: "MiningField", field: name)
+                    throw PMMLError(
+                        "field '\(name)' is missing and its missingValueTreatment is returnInvalid",
+                        element: "MiningField", field: name)
                 }
                 return value
             }
@@ -371,11 +380,13 @@ final class Compiler {
         }
         let slot = newSlot(name, computer)
         if isTop && passesThrough, let raw = rawSlots[name], raw == sourceSlot,
-           program.passThroughSlots[raw] == nil {
+            program.passThroughSlots[raw] == nil
+        {
             program.passThroughSlots[raw] = slot
         }
-        return FieldInfo(name: name, slot: slot, dataType: dataType, optype: field.attribute("optype") ?? source.optype,
-                         values: source.values)
+        return FieldInfo(
+            name: name, slot: slot, dataType: dataType, optype: field.attribute("optype") ?? source.optype,
+            values: source.values)
     }
 
     private func compileTargets(_ element: XMLElement, _ node: ModelNode, _ context: ModelContext)
@@ -430,8 +441,9 @@ final class Compiler {
         let expression = Casting.cast(compiled.expr, from: compiled.dataType, to: dataType)
         let slot = newSlot(name, expression)
         let values = element.children("Value").compactMap { $0.attribute("value") }
-        return FieldInfo(name: name, slot: slot, dataType: dataType ?? compiled.dataType,
-                         optype: element.attribute("optype"), values: values)
+        return FieldInfo(
+            name: name, slot: slot, dataType: dataType ?? compiled.dataType,
+            optype: element.attribute("optype"), values: values)
     }
 
     // MARK: Results
@@ -449,13 +461,16 @@ final class Compiler {
             }
             let valid = info?.validValues ?? []
             let numeric = dataType.isNumeric
-            program.inputs.append(InputSpec(
-                name: name, slot: slot, dataType: dataType,
-                validStrings: !numeric && !valid.isEmpty ? strings(valid) : nil,
-                validNumbers: numeric && !valid.isEmpty ? numbers(valid) : nil,
-                invalidStrings: strings(info?.invalidValues ?? []), invalidNumbers: numbers(info?.invalidValues ?? []),
-                missingStrings: strings(info?.missingValues ?? []), missingNumbers: numbers(info?.missingValues ?? []),
-                intervals: info?.intervals ?? []))
+            program.inputs.append(
+                InputSpec(
+                    name: name, slot: slot, dataType: dataType,
+                    validStrings: !numeric && !valid.isEmpty ? strings(valid) : nil,
+                    validNumbers: numeric && !valid.isEmpty ? numbers(valid) : nil,
+                    invalidStrings: strings(info?.invalidValues ?? []),
+                    invalidNumbers: numbers(info?.invalidValues ?? []),
+                    missingStrings: strings(info?.missingValues ?? []),
+                    missingNumbers: numbers(info?.missingValues ?? []),
+                    intervals: info?.intervals ?? []))
         }
         program.inputPlans = program.inputs.map { spec in
             InputPlan(spec, treatedSlot: program.passThroughSlots[spec.slot] ?? -1)
@@ -463,30 +478,38 @@ final class Compiler {
         if let target = node.targetName {
             let resultIndex = node.resultIndex
             let integer = node.targetDataType == .integer
-            program.targets.append((target, { (scratch: Scratch) throws(PMMLError) -> V in
-                scratch.results[resultIndex].value
-            }, integer))
+            program.targets.append(
+                (
+                    target,
+                    { (scratch: Scratch) throws(PMMLError) -> V in
+                        scratch.results[resultIndex].value
+                    }, integer
+                ))
         }
         if !program.results.isEmpty || element.child("Output") != nil { return }
         // Without an Output element the results are the target and, for classification, its probabilities.
         if let target = node.targetName {
             let resultIndex = node.resultIndex
             let dataType = node.function == .classification ? node.targetDataType : .double
-            program.results.append(ResultSpec(
-                field: PMMLField(name: target, dataType: dataType,
-                                 optype: node.function == .classification ? "categorical" : "continuous"),
-                read: { (scratch: Scratch) throws(PMMLError) -> V in scratch.results[resultIndex].value },
-                integer: node.targetDataType == .integer))
+            program.results.append(
+                ResultSpec(
+                    field: PMMLField(
+                        name: target, dataType: dataType,
+                        optype: node.function == .classification ? "categorical" : "continuous"),
+                    read: { (scratch: Scratch) throws(PMMLError) -> V in scratch.results[resultIndex].value },
+                    integer: node.targetDataType == .integer))
             if node.function == .classification {
                 for index in node.categories.indices {
                     let base = node.probabilityBase
-                    program.results.append(ResultSpec(
-                        field: PMMLField(name: "probability(\(node.categoryLabels[index]))", dataType: .double,
-                                         optype: "continuous"),
-                        read: { (scratch: Scratch) throws(PMMLError) -> V in
-                            scratch.results[resultIndex].hasProbabilities
-                                ? .number(scratch.doubles[base + index]) : .missing
-                        }, integer: false))
+                    program.results.append(
+                        ResultSpec(
+                            field: PMMLField(
+                                name: "probability(\(node.categoryLabels[index]))", dataType: .double,
+                                optype: "continuous"),
+                            read: { (scratch: Scratch) throws(PMMLError) -> V in
+                                scratch.results[resultIndex].hasProbabilities
+                                    ? .number(scratch.doubles[base + index]) : .missing
+                            }, integer: false))
                 }
             }
         }
@@ -538,8 +561,9 @@ struct ModelContext {
     func categoryIndex(_ node: ModelNode, _ label: String) throws(PMMLError) -> Int {
         let index = node.category(of: try compiler.literal(label, node.targetDataType))
         guard index >= 0 else {
-            throw PMMLError("category '\(label)' is not a value of target field '\(targetName ?? "?")'",
-                            element: element.name, field: targetName)
+            throw PMMLError(
+                "category '\(label)' is not a value of target field '\(targetName ?? "?")'",
+                element: element.name, field: targetName)
         }
         return index
     }

@@ -42,10 +42,12 @@ final class DenseNodes {
         nodes = .allocate(capacity: max(source.count, 1))
         _ = nodes.initialize(from: source)
         self.lessOrEqualOnly = lessOrEqualOnly
-        binary = lessOrEqualOnly && alwaysPasses != nil && source.allSatisfy { node in
-            node.childCount == 0
-                || (node.childCount == 2 && source[Int(node.firstChild) + 1].feature == alwaysPasses)
-        }
+        binary =
+            lessOrEqualOnly && alwaysPasses != nil
+            && source.allSatisfy { node in
+                node.childCount == 0
+                    || (node.childCount == 2 && source[Int(node.firstChild) + 1].feature == alwaysPasses)
+            }
     }
 
     deinit { nodes.deallocate() }

@@ -3,7 +3,7 @@
 // become dictionaries keyed by interned values. Aggregate, Lag and TextIndex are refused.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A compiled expression and the data type it yields, when known.
@@ -112,8 +112,9 @@ struct ExpressionCompiler {
         if dataType == nil {
             if let number = parseDouble(text) {
                 value = .number(number)
-                inferred = Int64(exactly: number) != nil && !text.contains(".") && !text.contains("e")
-                    && !text.contains("E") ? .integer : .double
+                inferred =
+                    Int64(exactly: number) != nil && !text.contains(".") && !text.contains("e")
+                        && !text.contains("E") ? .integer : .double
             } else {
                 value = .string(compiler.table.intern(element.text))
                 inferred = .string
@@ -130,13 +131,15 @@ struct ExpressionCompiler {
         let field = try scope.lookup(try element.required("field"))
         let slot = field.slot
         if let replacement = try mapMissing(element, field.dataType) {
-            return TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                let value = try scratch.fetch(slot)
-                return value.isMissing ? replacement : value
-            }, dataType: field.dataType)
+            return TypedExpr(
+                expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                    let value = try scratch.fetch(slot)
+                    return value.isMissing ? replacement : value
+                }, dataType: field.dataType)
         }
-        return TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in try scratch.fetch(slot) },
-                         dataType: field.dataType, slot: slot)
+        return TypedExpr(
+            expr: { (scratch: Scratch) throws(PMMLError) -> V in try scratch.fetch(slot) },
+            dataType: field.dataType, slot: slot)
     }
 
     private func normContinuous(_ element: XMLElement) throws(PMMLError) -> TypedExpr {
@@ -147,8 +150,9 @@ struct ExpressionCompiler {
             points.append((try item.requiredDouble("orig"), try item.requiredDouble("norm")))
         }
         guard points.count >= 2 else {
-            throw PMMLError("NormContinuous for '\(name)' needs at least two LinearNorm elements",
-                            element: "NormContinuous", field: name)
+            throw PMMLError(
+                "NormContinuous for '\(name)' needs at least two LinearNorm elements",
+                element: "NormContinuous", field: name)
         }
         points.sort { $0.orig < $1.orig }
         let origs = points.map(\.orig)
@@ -286,7 +290,8 @@ enum Comparison {
     /// Negative, zero or positive; nil when the values cannot be ordered.
     static func order(_ left: V, _ right: V, _ scratch: Scratch) -> Int? {
         if left.tag != .string || right.tag != .string,
-           let a = scratch.number(of: left), let b = scratch.number(of: right) {
+            let a = scratch.number(of: left), let b = scratch.number(of: right)
+        {
             return a < b ? -1 : (a > b ? 1 : 0)
         }
         guard let a = scratch.text(of: left), let b = scratch.text(of: right) else { return nil }

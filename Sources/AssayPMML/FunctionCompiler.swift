@@ -3,7 +3,7 @@
 // not implemented here (dates, formatting, inverse normal) are refused at load with their name.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct FunctionCompiler {
@@ -66,8 +66,9 @@ struct FunctionCompiler {
         let name = try definition.required("name")
         let parameters = definition.children("ParameterField")
         guard parameters.count == args.count else {
-            throw PMMLError("function '\(name)' takes \(parameters.count) arguments, not \(args.count)",
-                            element: "Apply")
+            throw PMMLError(
+                "function '\(name)' takes \(parameters.count) arguments, not \(args.count)",
+                element: "Apply")
         }
         // Each call site gets its own copy of the body, with parameters bound to the caller's arguments.
         let scope = Scope(compiler: compiler, parent: expressions.scope, isolated: true)
@@ -75,13 +76,16 @@ struct FunctionCompiler {
             let parameterName = try parameter.required("name")
             let dataType = try compiler.parseDataType(parameter, required: false)
             let slot = compiler.newSlot(parameterName, Casting.cast(arg.expr, from: arg.dataType, to: dataType))
-            scope.fields[parameterName] = FieldInfo(name: parameterName, slot: slot, dataType: dataType ?? arg.dataType,
-                                                    optype: parameter.attribute("optype"), values: [])
+            scope.fields[parameterName] = FieldInfo(
+                name: parameterName, slot: slot, dataType: dataType ?? arg.dataType,
+                optype: parameter.attribute("optype"), values: [])
         }
-        guard let bodyElement = definition.children.first(where: {
-            ExpressionCompiler.expressionElements.contains($0.name) || $0.name == "Aggregate" || $0.name == "Lag"
-                || $0.name == "TextIndex"
-        }) else {
+        guard
+            let bodyElement = definition.children.first(where: {
+                ExpressionCompiler.expressionElements.contains($0.name) || $0.name == "Aggregate" || $0.name == "Lag"
+                    || $0.name == "TextIndex"
+            })
+        else {
             throw PMMLError("function '\(name)' has no body expression", element: "DefineFunction")
         }
         let body = try ExpressionCompiler(compiler: compiler, scope: scope).compile(bodyElement)
@@ -93,14 +97,18 @@ struct FunctionCompiler {
             for slot in slots { scratch.stamps[Int(slot)] = 0 }
             return try run(scratch)
         }
-        return TypedExpr(expr: Casting.cast(expr, from: body.dataType, to: dataType), dataType: dataType ?? body.dataType)
+        return TypedExpr(
+            expr: Casting.cast(expr, from: body.dataType, to: dataType), dataType: dataType ?? body.dataType)
     }
 
     private func arity(_ name: String, _ args: [TypedExpr], _ range: ClosedRange<Int>) throws(PMMLError) {
         guard range.contains(args.count) else {
-            let expected = range.lowerBound == range.upperBound ? "\(range.lowerBound)"
-                : range.upperBound == Int.max ? "at least \(range.lowerBound)"
-                : "\(range.lowerBound) to \(range.upperBound)"
+            let expected =
+                range.lowerBound == range.upperBound
+                ? "\(range.lowerBound)"
+                : range.upperBound == Int.max
+                    ? "at least \(range.lowerBound)"
+                    : "\(range.lowerBound) to \(range.upperBound)"
             throw PMMLError("function '\(name)' takes \(expected) arguments, not \(args.count)", element: "Apply")
         }
     }
@@ -137,20 +145,21 @@ struct FunctionCompiler {
         let type = numericType(args, integerClosed: op != .divide)
         let float = type == .float
         let (a, b) = (NumericOperand(args[0]), NumericOperand(args[1]))
-        return TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-            guard let x = try a.number(scratch), let y = try b.number(scratch) else { return .missing }
-            var z = op.apply(x, y)
-            if float { z = Double(Float(z)) }
-            if z.isNaN {
-                switch nan {
-                case .asIs: break
-                case .asMissing: return .missing
-                case .returnInvalid:
-                    throw PMMLError("function '\(name)' produced an invalid result (NaN)", element: "Apply")
+        return TypedExpr(
+            expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                guard let x = try a.number(scratch), let y = try b.number(scratch) else { return .missing }
+                var z = op.apply(x, y)
+                if float { z = Double(Float(z)) }
+                if z.isNaN {
+                    switch nan {
+                    case .asIs: break
+                    case .asMissing: return .missing
+                    case .returnInvalid:
+                        throw PMMLError("function '\(name)' produced an invalid result (NaN)", element: "Apply")
+                    }
                 }
-            }
-            return .number(z)
-        }, dataType: type)
+                return .number(z)
+            }, dataType: type)
     }
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
@@ -161,11 +170,14 @@ struct FunctionCompiler {
             try arity(name, args, 1...1)
             let a = NumericOperand(args[0])
             let float = numericType(args, integerClosed: false) == .float
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                guard let x = try a.number(scratch) else { return .missing }
-                let y = f(x)
-                return .number(float ? Double(Float(y)) : y)
-            }, dataType: float ? .float : .double), true)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        guard let x = try a.number(scratch) else { return .missing }
+                        let y = f(x)
+                        return .number(float ? Double(Float(y)) : y)
+                    }, dataType: float ? .float : .double), true
+            )
         }
         func numeric2(_ type: PMMLDataType, _ f: @escaping (Double, Double) -> Double) throws(PMMLError)
             -> (TypedExpr, Bool)
@@ -173,44 +185,56 @@ struct FunctionCompiler {
             try arity(name, args, 2...2)
             let (a, b) = (NumericOperand(args[0]), NumericOperand(args[1]))
             let float = type == .float
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                guard let x = try a.number(scratch), let y = try b.number(scratch) else {
-                    return .missing
-                }
-                let z = f(x, y)
-                return .number(float ? Double(Float(z)) : z)
-            }, dataType: type), true)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        guard let x = try a.number(scratch), let y = try b.number(scratch) else {
+                            return .missing
+                        }
+                        let z = f(x, y)
+                        return .number(float ? Double(Float(z)) : z)
+                    }, dataType: type), true
+            )
         }
         func aggregate(_ f: @escaping ([Double]) -> Double) throws(PMMLError) -> (TypedExpr, Bool) {
             try arity(name, args, 1...Int.max)
             let type = numericType(args, integerClosed: name == "min" || name == "max" || name == "sum")
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                // Missing arguments are skipped, as PMML specifies for these functions.
-                var values: [Double] = []
-                values.reserveCapacity(args.count)
-                for arg in args { if let x = scratch.number(of: try arg.expr(scratch)) { values.append(x) } }
-                if values.isEmpty { return .missing }
-                let z = f(values)
-                return .number(type == .float ? Double(Float(z)) : z)
-            }, dataType: type), false)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        // Missing arguments are skipped, as PMML specifies for these functions.
+                        var values: [Double] = []
+                        values.reserveCapacity(args.count)
+                        for arg in args { if let x = scratch.number(of: try arg.expr(scratch)) { values.append(x) } }
+                        if values.isEmpty { return .missing }
+                        let z = f(values)
+                        return .number(type == .float ? Double(Float(z)) : z)
+                    }, dataType: type), false
+            )
         }
         func compare(_ f: @escaping (Int) -> Bool) throws(PMMLError) -> (TypedExpr, Bool) {
             try arity(name, args, 2...2)
             let (a, b) = (args[0].expr, args[1].expr)
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                let x = try a(scratch), y = try b(scratch)
-                if x.isMissing || y.isMissing { return .missing }
-                guard let order = Comparison.order(x, y, scratch) else { return .missing }
-                return .bool(f(order))
-            }, dataType: .boolean), true)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        let x = try a(scratch), y = try b(scratch)
+                        if x.isMissing || y.isMissing { return .missing }
+                        guard let order = Comparison.order(x, y, scratch) else { return .missing }
+                        return .bool(f(order))
+                    }, dataType: .boolean), true
+            )
         }
         func string1(_ f: @escaping (String) -> String) throws(PMMLError) -> (TypedExpr, Bool) {
             try arity(name, args, 1...1)
             let a = args[0].expr
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                guard let text = scratch.text(of: try a(scratch)) else { return .missing }
-                return .string(scratch.intern(f(text)))
-            }, dataType: .string), true)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        guard let text = scratch.text(of: try a(scratch)) else { return .missing }
+                        return .string(scratch.intern(f(text)))
+                    }, dataType: .string), true
+            )
         }
 
         switch name {
@@ -221,7 +245,8 @@ struct FunctionCompiler {
             let type = numericType(args, integerClosed: false)
             return try numeric2(type, /)
         case "pow": return try numeric2(numericType(args, integerClosed: false), { Glibc.pow($0, $1) })
-        case "modulo": return try numeric2(numericType(args, integerClosed: true), { x, y in x - y * (x / y).rounded(.down) })
+        case "modulo":
+            return try numeric2(numericType(args, integerClosed: true), { x, y in x - y * (x / y).rounded(.down) })
         case "threshold": return try numeric2(.integer, { $0 > $1 ? 1 : 0 })
         case "atan2": return try numeric2(.double, { Glibc.atan2($0, $1) })
         case "hypot": return try numeric2(.double, { Glibc.hypot($0, $1) })
@@ -264,31 +289,41 @@ struct FunctionCompiler {
             try arity(name, args, 3...3)
             let (a, b, c) = (args[0].expr, args[1].expr, args[2].expr)
             let cdf = name == "normalCDF"
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                guard let x = scratch.number(of: try a(scratch)), let mu = scratch.number(of: try b(scratch)),
-                      let sigma = scratch.number(of: try c(scratch)) else { return .missing }
-                let z = (x - mu) / sigma
-                if cdf { return .number(0.5 * Glibc.erfc(-z / 2.0.squareRoot())) }
-                return .number(Glibc.exp(-z * z / 2) / (sigma * (2 * Double.pi).squareRoot()))
-            }, dataType: .double), true)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        guard let x = scratch.number(of: try a(scratch)), let mu = scratch.number(of: try b(scratch)),
+                            let sigma = scratch.number(of: try c(scratch))
+                        else { return .missing }
+                        let z = (x - mu) / sigma
+                        if cdf { return .number(0.5 * Glibc.erfc(-z / 2.0.squareRoot())) }
+                        return .number(Glibc.exp(-z * z / 2) / (sigma * (2 * Double.pi).squareRoot()))
+                    }, dataType: .double), true
+            )
         case "isMissing", "isNotMissing", "isValid", "isInvalid":
             try arity(name, args, 1...1)
             let a = args[0].expr
             let wantMissing = name == "isMissing" || name == "isInvalid"
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                let value = try a(scratch)
-                let flagged = name.hasSuffix("Missing") ? value.isMissing : value.invalid
-                return .bool(flagged == wantMissing ? true : false)
-            }, dataType: .boolean), false)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        let value = try a(scratch)
+                        let flagged = name.hasSuffix("Missing") ? value.isMissing : value.invalid
+                        return .bool(flagged == wantMissing ? true : false)
+                    }, dataType: .boolean), false
+            )
         case "equal", "notEqual":
             try arity(name, args, 2...2)
             let (a, b) = (args[0].expr, args[1].expr)
             let want = name == "equal"
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                let x = try a(scratch), y = try b(scratch)
-                if x.isMissing || y.isMissing { return .missing }
-                return .bool(Comparison.equal(x, y, scratch) == want)
-            }, dataType: .boolean), true)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        let x = try a(scratch), y = try b(scratch)
+                        if x.isMissing || y.isMissing { return .missing }
+                        return .bool(Comparison.equal(x, y, scratch) == want)
+                    }, dataType: .boolean), true
+            )
         case "lessThan": return try compare { $0 < 0 }
         case "lessOrEqual": return try compare { $0 <= 0 }
         case "greaterThan": return try compare { $0 > 0 }
@@ -296,72 +331,92 @@ struct FunctionCompiler {
         case "and", "or":
             try arity(name, args, 2...Int.max)
             let isAnd = name == "and"
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                var sawMissing = false
-                for arg in args {
-                    let value = try arg.expr(scratch)
-                    if value.isMissing { sawMissing = true; continue }
-                    let truth = scratch.number(of: value).map { $0 != 0 } ?? false
-                    if isAnd && !truth { return .bool(false) }
-                    if !isAnd && truth { return .bool(true) }
-                }
-                return sawMissing ? .missing : .bool(isAnd)
-            }, dataType: .boolean), false)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        var sawMissing = false
+                        for arg in args {
+                            let value = try arg.expr(scratch)
+                            if value.isMissing { sawMissing = true; continue }
+                            let truth = scratch.number(of: value).map { $0 != 0 } ?? false
+                            if isAnd && !truth { return .bool(false) }
+                            if !isAnd && truth { return .bool(true) }
+                        }
+                        return sawMissing ? .missing : .bool(isAnd)
+                    }, dataType: .boolean), false
+            )
         case "not":
             try arity(name, args, 1...1)
             let a = args[0].expr
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                let value = try a(scratch)
-                guard let x = scratch.number(of: value) else { return .missing }
-                return .bool(x == 0)
-            }, dataType: .boolean), true)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        let value = try a(scratch)
+                        guard let x = scratch.number(of: value) else { return .missing }
+                        return .bool(x == 0)
+                    }, dataType: .boolean), true
+            )
         case "isIn", "isNotIn":
             try arity(name, args, 2...Int.max)
             let want = name == "isIn"
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                let value = try args[0].expr(scratch)
-                if value.isMissing { return .missing }
-                for arg in args.dropFirst() where Comparison.equal(value, try arg.expr(scratch), scratch) {
-                    return .bool(want)
-                }
-                return .bool(!want)
-            }, dataType: .boolean), true)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        let value = try args[0].expr(scratch)
+                        if value.isMissing { return .missing }
+                        for arg in args.dropFirst() where Comparison.equal(value, try arg.expr(scratch), scratch) {
+                            return .bool(want)
+                        }
+                        return .bool(!want)
+                    }, dataType: .boolean), true
+            )
         case "if":
             try arity(name, args, 2...3)
             let condition = args[0].expr, then = args[1].expr
             let hasOtherwise = args.count == 3
             let otherwise = args[args.count - 1].expr
             let type = args[1].dataType ?? (args.count == 3 ? args[2].dataType : nil)
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                let test = try condition(scratch)
-                guard let x = scratch.number(of: test) else { return .missing }
-                if x != 0 { return try then(scratch) }
-                return hasOtherwise ? try otherwise(scratch) : .missing
-            }, dataType: type), false)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        let test = try condition(scratch)
+                        guard let x = scratch.number(of: test) else { return .missing }
+                        if x != 0 { return try then(scratch) }
+                        return hasOtherwise ? try otherwise(scratch) : .missing
+                    }, dataType: type), false
+            )
         case "uppercase": return try string1 { $0.uppercased() }
         case "lowercase": return try string1 { $0.lowercased() }
         case "trimBlanks": return try string1 { $0.trimmingSpaces() }
         case "concat":
             try arity(name, args, 1...Int.max)
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                var text = ""
-                for arg in args {
-                    let value = try arg.expr(scratch)
-                    if let part = scratch.text(of: value) { text += part }
-                }
-                return .string(scratch.intern(text))
-            }, dataType: .string), false)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        var text = ""
+                        for arg in args {
+                            let value = try arg.expr(scratch)
+                            if let part = scratch.text(of: value) { text += part }
+                        }
+                        return .string(scratch.intern(text))
+                    }, dataType: .string), false
+            )
         case "substring":
             try arity(name, args, 3...3)
             let (a, b, c) = (args[0].expr, args[1].expr, args[2].expr)
-            return (TypedExpr(expr: { (scratch: Scratch) throws(PMMLError) -> V in
-                guard let text = scratch.text(of: try a(scratch)), let start = scratch.number(of: try b(scratch)),
-                      let length = scratch.number(of: try c(scratch)) else { return .missing }
-                let characters = Array(text)
-                let from = max(0, min(characters.count, Int(start) - 1))
-                let to = max(from, min(characters.count, from + Int(length)))
-                return .string(scratch.intern(String(characters[from..<to])))
-            }, dataType: .string), true)
+            return (
+                TypedExpr(
+                    expr: { (scratch: Scratch) throws(PMMLError) -> V in
+                        guard let text = scratch.text(of: try a(scratch)),
+                            let start = scratch.number(of: try b(scratch)),
+                            let length = scratch.number(of: try c(scratch))
+                        else { return .missing }
+                        let characters = Array(text)
+                        let from = max(0, min(characters.count, Int(start) - 1))
+                        let to = max(from, min(characters.count, from + Int(length)))
+                        return .string(scratch.intern(String(characters[from..<to])))
+                    }, dataType: .string), true
+            )
         default:
             throw PMMLError("unsupported PMML function '\(name)'", element: "Apply")
         }

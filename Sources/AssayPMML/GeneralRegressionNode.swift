@@ -4,7 +4,7 @@
 // ordinalMultinomial model types. CoxRegression and contrast matrices are refused.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class GeneralRegressionNode: ModelNode {
@@ -39,14 +39,19 @@ final class GeneralRegressionNode: ModelNode {
         let element = context.element
         let typeName = try element.required("modelType")
         guard let kind = Kind(rawValue: typeName) else {
-            throw PMMLError("unsupported GeneralRegressionModel modelType '\(typeName)'", element: "GeneralRegressionModel")
+            throw PMMLError(
+                "unsupported GeneralRegressionModel modelType '\(typeName)'", element: "GeneralRegressionModel")
         }
         let node = GeneralRegressionNode(element: "GeneralRegressionModel", function: context.function)
         node.kind = kind
         let cells = element.child("ParamMatrix")?.children("PCell") ?? []
         var labels: [String] = []
-        for cell in cells { if let label = cell.attribute("targetCategory"), !labels.contains(label) { labels.append(label) } }
-        if let reference = element.attribute("targetReferenceCategory"), !labels.contains(reference) { labels.append(reference) }
+        for cell in cells {
+            if let label = cell.attribute("targetCategory"), !labels.contains(label) { labels.append(label) }
+        }
+        if let reference = element.attribute("targetReferenceCategory"), !labels.contains(reference) {
+            labels.append(reference)
+        }
         try context.setUp(node, modelLabels: labels)
         let scope = context.scope
         let compiler = context.compiler
@@ -54,8 +59,9 @@ final class GeneralRegressionNode: ModelNode {
         for list in ["FactorList", "CovariateList"] {
             for predictor in element.child(list)?.children("Predictor") ?? [] {
                 if predictor.attribute("contrastMatrixType") != nil || predictor.child("Matrix") != nil {
-                    throw PMMLError("unsupported GeneralRegressionModel contrast matrix on predictor '"
-                                    + (predictor.attribute("name") ?? "?") + "'", element: "GeneralRegressionModel")
+                    throw PMMLError(
+                        "unsupported GeneralRegressionModel contrast matrix on predictor '"
+                            + (predictor.attribute("name") ?? "?") + "'", element: "GeneralRegressionModel")
                 }
                 if list == "FactorList" { factors.insert(try predictor.required("name")) }
             }
@@ -77,11 +83,14 @@ final class GeneralRegressionNode: ModelNode {
             let field = try scope.lookup(predictor)
             let value = try cell.required("value")
             if factors.contains(predictor) {
-                node.parameterCells[index].append(Cell(slot: field.slot, factor: try compiler.literal(value, field.dataType),
-                                                       exponent: 1))
+                node.parameterCells[index].append(
+                    Cell(
+                        slot: field.slot, factor: try compiler.literal(value, field.dataType),
+                        exponent: 1))
             } else {
                 guard let exponent = parseDouble(value) else {
-                    throw PMMLError("PPCell value '\(value)' of covariate '\(predictor)' is not a number", element: "PPCell")
+                    throw PMMLError(
+                        "PPCell value '\(value)' of covariate '\(predictor)' is not a number", element: "PPCell")
                 }
                 node.parameterCells[index].append(Cell(slot: field.slot, factor: nil, exponent: exponent))
             }
@@ -90,14 +99,19 @@ final class GeneralRegressionNode: ModelNode {
         func betaRow() -> [Double] { [Double](repeating: 0, count: count) }
         switch kind {
         case .multinomialLogistic:
-            guard node.function == .classification else { throw PMMLError("multinomialLogistic needs classification",
-                                                                           element: "GeneralRegressionModel") }
+            guard node.function == .classification else {
+                throw PMMLError(
+                    "multinomialLogistic needs classification",
+                    element: "GeneralRegressionModel")
+            }
             node.betas = node.categories.map { _ in betaRow() }
             node.equationCategory = Array(node.categories.indices)
             for cell in cells {
                 let category = try context.categoryIndex(node, try cell.required("targetCategory"))
                 let parameter = try cell.required("parameterName")
-                guard let index = parameterIndex[parameter] else { throw PMMLError("PCell refers to unknown parameter '\(parameter)'", element: "PCell") }
+                guard let index = parameterIndex[parameter] else {
+                    throw PMMLError("PCell refers to unknown parameter '\(parameter)'", element: "PCell")
+                }
                 node.betas[category][index] = try cell.requiredDouble("beta")
             }
         case .ordinalMultinomial:
@@ -105,7 +119,9 @@ final class GeneralRegressionNode: ModelNode {
             node.ordinalIntercepts = [Double](repeating: .infinity, count: node.categories.count)
             for cell in cells {
                 let parameter = try cell.required("parameterName")
-                guard let index = parameterIndex[parameter] else { throw PMMLError("PCell refers to unknown parameter '\(parameter)'", element: "PCell") }
+                guard let index = parameterIndex[parameter] else {
+                    throw PMMLError("PCell refers to unknown parameter '\(parameter)'", element: "PCell")
+                }
                 if let label = cell.attribute("targetCategory") {
                     node.ordinalIntercepts[try context.categoryIndex(node, label)] = try cell.requiredDouble("beta")
                 } else {
@@ -117,7 +133,9 @@ final class GeneralRegressionNode: ModelNode {
             node.betas = [betaRow()]
             for cell in cells {
                 let parameter = try cell.required("parameterName")
-                guard let index = parameterIndex[parameter] else { throw PMMLError("PCell refers to unknown parameter '\(parameter)'", element: "PCell") }
+                guard let index = parameterIndex[parameter] else {
+                    throw PMMLError("PCell refers to unknown parameter '\(parameter)'", element: "PCell")
+                }
                 node.betas[0][index] = try cell.requiredDouble("beta")
             }
             if kind == .generalizedLinear {
@@ -127,8 +145,9 @@ final class GeneralRegressionNode: ModelNode {
             }
             if node.function == .classification {
                 guard node.categories.count == 2 else {
-                    throw PMMLError("a \(typeName) classification model needs a binary target",
-                                    element: "GeneralRegressionModel")
+                    throw PMMLError(
+                        "a \(typeName) classification model needs a binary target",
+                        element: "GeneralRegressionModel")
                 }
                 if let label = cells.compactMap({ $0.attribute("targetCategory") }).first {
                     node.successCategory = try context.categoryIndex(node, label)
@@ -137,10 +156,15 @@ final class GeneralRegressionNode: ModelNode {
                 }
             }
         }
-        let links: Set<String> = ["identity", "log", "logit", "probit", "cloglog", "loglog", "cauchit", "power",
-                                  "oddspower", "negbin"]
-        guard links.contains(node.link) else { throw .unsupported("GeneralRegressionModel", attribute: "linkFunction",
-                                                                  value: node.link) }
+        let links: Set<String> = [
+            "identity", "log", "logit", "probit", "cloglog", "loglog", "cauchit", "power",
+            "oddspower", "negbin",
+        ]
+        guard links.contains(node.link) else {
+            throw .unsupported(
+                "GeneralRegressionModel", attribute: "linkFunction",
+                value: node.link)
+        }
         if let name = element.attribute("offsetVariable") { node.offsetSlot = try scope.lookup(name).slot }
         node.offsetValue = try element.double("offsetValue", default: 0)
         if let name = element.attribute("trialsVariable") { node.trialsSlot = try scope.lookup(name).slot }
@@ -215,7 +239,9 @@ final class GeneralRegressionNode: ModelNode {
             var previous = 0.0
             for category in categories.indices {
                 let threshold = ordinalIntercepts[category]
-                let cumulative = threshold.isInfinite || category == categories.count - 1 ? 1
+                let cumulative =
+                    threshold.isInfinite || category == categories.count - 1
+                    ? 1
                     : Links.apply(Normalization(rawValue: link) ?? .logit, threshold + shared)
                 p[category] = cumulative - previous
                 previous = cumulative
@@ -226,7 +252,9 @@ final class GeneralRegressionNode: ModelNode {
             var mu = kind == .generalizedLinear ? inverseLink(value) : value
             if kind == .generalizedLinear && function == .regression {
                 if trialsSlot >= 0 {
-                    guard let trials = scratch.number(of: try scratch.fetch(trialsSlot)) else { return setMissing(scratch) }
+                    guard let trials = scratch.number(of: try scratch.fetch(trialsSlot)) else {
+                        return setMissing(scratch)
+                    }
                     mu *= trials
                 } else {
                     mu *= trialsValue

@@ -60,9 +60,11 @@ final class MiningModelNode: ModelNode {
             weights.append(try segment.double("weight", default: 1))
             let id = segment.attribute("id") ?? String(children.count + 1)
             segmentIds.append(.string(context.compiler.table.intern(id)))
-            guard let modelElement = segment.children.first(where: {
-                Compiler.modelElements.contains($0.name) || Compiler.unsupportedModelElements.contains($0.name)
-            }) else {
+            guard
+                let modelElement = segment.children.first(where: {
+                    Compiler.modelElements.contains($0.name) || Compiler.unsupportedModelElements.contains($0.name)
+                })
+            else {
                 throw PMMLError("Segment '\(id)' contains no model", element: "Segment")
             }
             let child = try context.compiler.compileModel(modelElement, parent: context.scope, isTop: false)

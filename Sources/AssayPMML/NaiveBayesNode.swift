@@ -3,7 +3,7 @@
 // saw are left out of the product; zero likelihoods are replaced by the model's threshold, as PMML says.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class NaiveBayesNode: ModelNode {
@@ -40,7 +40,8 @@ final class NaiveBayesNode: ModelNode {
         node.threshold = try element.requiredDouble("threshold")
         node.priors = [Double](repeating: 0, count: k)
         for count in priorCounts.children("TargetValueCount") {
-            node.priors[try context.categoryIndex(node, try count.required("value"))] = try count.requiredDouble("count")
+            node.priors[try context.categoryIndex(node, try count.required("value"))] = try count.requiredDouble(
+                "count")
         }
         for inputElement in element.child("BayesInputs")?.children("BayesInput") ?? [] {
             let name = try inputElement.required("fieldName")
@@ -48,7 +49,8 @@ final class NaiveBayesNode: ModelNode {
             var dataType = field.dataType
             var expr: Expr
             if let derived = inputElement.child("DerivedField"),
-               let body = derived.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) }) {
+                let body = derived.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) })
+            {
                 let compiled = try ExpressionCompiler(compiler: context.compiler, scope: context.scope).compile(body)
                 dataType = try context.compiler.parseDataType(derived, required: false) ?? compiled.dataType
                 expr = Casting.cast(compiled.expr, from: compiled.dataType, to: dataType)
@@ -62,8 +64,9 @@ final class NaiveBayesNode: ModelNode {
                 for stat in stats.children("TargetValueStat") {
                     let category = try context.categoryIndex(node, try stat.required("value"))
                     if let gaussian = stat.child("GaussianDistribution") {
-                        input.distributions[category] = .gaussian(mean: try gaussian.requiredDouble("mean"),
-                                                                  variance: try gaussian.requiredDouble("variance"))
+                        input.distributions[category] = .gaussian(
+                            mean: try gaussian.requiredDouble("mean"),
+                            variance: try gaussian.requiredDouble("variance"))
                     } else if let poisson = stat.child("PoissonDistribution") {
                         input.distributions[category] = .poisson(mean: try poisson.requiredDouble("mean"))
                     } else if let other = stat.children.first(where: { $0.name != "Extension" }) {

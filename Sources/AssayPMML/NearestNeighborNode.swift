@@ -4,7 +4,7 @@
 // TODO: similarity measures, non-absDiff compare functions and TableLocator are refused.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class NearestNeighborNode: ModelNode {
@@ -29,7 +29,8 @@ final class NearestNeighborNode: ModelNode {
             throw .unsupported("NearestNeighborModel", attribute: "functionName", value: "clustering")
         }
         guard let training = element.child("TrainingInstances"),
-              let fieldList = training.child("InstanceFields"), let table = training.child("InlineTable") else {
+            let fieldList = training.child("InstanceFields"), let table = training.child("InlineTable")
+        else {
             throw PMMLError("NearestNeighborModel without inline TrainingInstances", element: "TrainingInstances")
         }
         var columns: [String: String] = [:]
@@ -39,27 +40,35 @@ final class NearestNeighborNode: ModelNode {
             columns[try field.required("field")] = column
         }
         guard let target = context.targetName, let targetColumn = columns[target] else {
-            throw PMMLError("NearestNeighborModel needs one target with an InstanceField", element: "NearestNeighborModel")
+            throw PMMLError(
+                "NearestNeighborModel needs one target with an InstanceField", element: "NearestNeighborModel")
         }
         let rows = table.children("row")
         var labels: [String] = []
         if node.function == .classification {
-            for row in rows { if let cell = row.child(targetColumn)?.text.trimmingSpaces(), !labels.contains(cell) { labels.append(cell) } }
+            for row in rows {
+                if let cell = row.child(targetColumn)?.text.trimmingSpaces(), !labels.contains(cell) {
+                    labels.append(cell)
+                }
+            }
         }
         try context.setUp(node, modelLabels: labels)
         node.k = try element.int("numberOfNeighbors") ?? 1
         node.continuousMethod = element.attribute("continuousScoringMethod") ?? "average"
         node.categoricalMethod = element.attribute("categoricalScoringMethod") ?? "majorityVote"
         guard ["average", "median", "weightedAverage"].contains(node.continuousMethod) else {
-            throw .unsupported("NearestNeighborModel", attribute: "continuousScoringMethod", value: node.continuousMethod)
+            throw .unsupported(
+                "NearestNeighborModel", attribute: "continuousScoringMethod", value: node.continuousMethod)
         }
         guard ["majorityVote", "weightedMajorityVote"].contains(node.categoricalMethod) else {
-            throw .unsupported("NearestNeighborModel", attribute: "categoricalScoringMethod", value: node.categoricalMethod)
+            throw .unsupported(
+                "NearestNeighborModel", attribute: "categoricalScoringMethod", value: node.categoricalMethod)
         }
         node.threshold = try element.double("threshold", default: 0.001)
         guard let comparison = element.child("ComparisonMeasure"), comparison.attribute("kind") != "similarity",
-              let measureElement = comparison.children.first(where: { $0.name != "Extension" }),
-              let measure = ClusteringNode.Measure(rawValue: measureElement.name) else {
+            let measureElement = comparison.children.first(where: { $0.name != "Extension" }),
+            let measure = ClusteringNode.Measure(rawValue: measureElement.name)
+        else {
             throw PMMLError("unsupported ComparisonMeasure in NearestNeighborModel", element: "ComparisonMeasure")
         }
         if let compare = comparison.attribute("compareFunction"), compare != "absDiff" {
@@ -74,8 +83,9 @@ final class NearestNeighborNode: ModelNode {
             node.weights.append(try input.double("fieldWeight", default: 1))
             guard let column = columns[name] else {
                 // TODO: KNN inputs derived from instance fields need the transformations run over the training table.
-                throw PMMLError("KNNInput '\(name)' is not a training-instance column (derived KNN inputs are not "
-                                + "supported)", element: "KNNInput", field: name)
+                throw PMMLError(
+                    "KNNInput '\(name)' is not a training-instance column (derived KNN inputs are not "
+                        + "supported)", element: "KNNInput", field: name)
             }
             inputColumns.append(column)
         }
@@ -83,7 +93,8 @@ final class NearestNeighborNode: ModelNode {
         for (index, row) in rows.enumerated() {
             for column in inputColumns {
                 guard let text = row.child(column)?.text, let value = parseDouble(text) else {
-                    throw PMMLError("training instance \(index + 1) has no number in column '\(column)'", element: "InlineTable")
+                    throw PMMLError(
+                        "training instance \(index + 1) has no number in column '\(column)'", element: "InlineTable")
                 }
                 node.instances.append(value)
             }
@@ -101,7 +112,8 @@ final class NearestNeighborNode: ModelNode {
             node.instanceCount += 1
         }
         guard node.instanceCount >= node.k, node.k >= 1 else {
-            throw PMMLError("NearestNeighborModel has fewer instances than numberOfNeighbors", element: "NearestNeighborModel")
+            throw PMMLError(
+                "NearestNeighborModel has fewer instances than numberOfNeighbors", element: "NearestNeighborModel")
         }
         node.distanceBase = context.compiler.allocateDoubles(node.instanceCount)
         node.rankedEntityBase = context.compiler.allocateDoubles(node.k)
@@ -150,7 +162,9 @@ final class NearestNeighborNode: ModelNode {
             switch continuousMethod {
             case "median":
                 let values = chosen.map { instanceValue[$0] }.sorted()
-                y = values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+                y =
+                    values.count % 2 == 1
+                    ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
             case "weightedAverage":
                 var sum = 0.0, total = 0.0
                 for instance in chosen {

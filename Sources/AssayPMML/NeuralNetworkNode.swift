@@ -5,7 +5,7 @@
 // an immutable `NeuralPlan` while scoring.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class NeuralNetworkNode: ModelNode {
@@ -43,12 +43,17 @@ final class NeuralNetworkNode: ModelNode {
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode {
         let element = context.element
         let node = NeuralNetworkNode(element: "NeuralNetwork", function: context.function)
-        guard node.function != .clustering else { throw .unsupported("NeuralNetwork", attribute: "functionName",
-                                                                     value: "clustering") }
+        guard node.function != .clustering else {
+            throw .unsupported(
+                "NeuralNetwork", attribute: "functionName",
+                value: "clustering")
+        }
         var labels: [String] = []
         let outputs = element.child("NeuralOutputs")?.children("NeuralOutput") ?? []
         for output in outputs {
-            if let discrete = output.child("DerivedField")?.child("NormDiscrete"), let value = discrete.attribute("value") {
+            if let discrete = output.child("DerivedField")?.child("NormDiscrete"),
+                let value = discrete.attribute("value")
+            {
                 labels.append(value)
             }
         }
@@ -59,7 +64,7 @@ final class NeuralNetworkNode: ModelNode {
         }
         for input in inputElements {
             guard let derived = input.child("DerivedField"),
-                  let body = derived.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) })
+                let body = derived.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) })
             else {
                 throw PMMLError("NeuralInput without a DerivedField expression", element: "NeuralInput")
             }
@@ -78,12 +83,14 @@ final class NeuralNetworkNode: ModelNode {
             }
             let normalizationName = layerElement.attribute("normalizationMethod") ?? defaultNormalization
             guard let normalization = Normalization(rawValue: normalizationName),
-                  [.none, .softmax, .simplemax].contains(normalization) else {
+                [.none, .softmax, .simplemax].contains(normalization)
+            else {
                 throw .unsupported("NeuralLayer", attribute: "normalizationMethod", value: normalizationName)
             }
             let neurons = layerElement.children("Neuron")
-            var layer = Layer(activation: activation, threshold: try layerElement.double("threshold") ?? defaultThreshold,
-                              normalization: normalization, first: position, count: neurons.count)
+            var layer = Layer(
+                activation: activation, threshold: try layerElement.double("threshold") ?? defaultThreshold,
+                normalization: normalization, first: position, count: neurons.count)
             for neuron in neurons {
                 node.bias.append(try neuron.double("bias", default: 0))
                 for connection in neuron.children("Con") {
@@ -110,7 +117,7 @@ final class NeuralNetworkNode: ModelNode {
                 throw PMMLError("NeuralOutput refers to unknown neuron '\(neuronId)'", element: "NeuralOutput")
             }
             guard let derived = output.child("DerivedField"),
-                  let body = derived.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) })
+                let body = derived.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) })
             else {
                 throw PMMLError("NeuralOutput without a DerivedField", element: "NeuralOutput")
             }
@@ -197,11 +204,15 @@ final class NeuralNetworkNode: ModelNode {
     private func invert(_ y: Double) -> Double {
         let last = inverseNorm.count - 1
         var segment = 0
-        if y > inverseNorm[last] { segment = last - 1 } else {
+        if y > inverseNorm[last] {
+            segment = last - 1
+        } else {
             while segment < last - 1 && y > inverseNorm[segment + 1] { segment += 1 }
         }
-        let (n0, n1, o0, o1) = (inverseNorm[segment], inverseNorm[segment + 1], inverseOrig[segment],
-                                inverseOrig[segment + 1])
+        let (n0, n1, o0, o1) = (
+            inverseNorm[segment], inverseNorm[segment + 1], inverseOrig[segment],
+            inverseOrig[segment + 1]
+        )
         return o0 + (y - n0) / (n1 - n0) * (o1 - o0)
     }
 

@@ -42,9 +42,10 @@ final class NeuralPlan {
             while neuron + 4 <= layer.first + layer.count {
                 let length = starts[neuron + 1] - starts[neuron]
                 // The span must end before the block's own activations, which the block writes.
-                let same = (neuron..<(neuron + 4)).allSatisfy {
-                    spans[$0] >= 0 && spans[$0] == spans[neuron] && starts[$0 + 1] - starts[$0] == length
-                } && Int(spans[neuron]) + Int(length) <= network.inputs.count + neuron
+                let same =
+                    (neuron..<(neuron + 4)).allSatisfy {
+                        spans[$0] >= 0 && spans[$0] == spans[neuron] && starts[$0 + 1] - starts[$0] == length
+                    } && Int(spans[neuron]) + Int(length) <= network.inputs.count + neuron
                 if same {
                     blocks[neuron] = true
                     neuron += 4

@@ -15,15 +15,18 @@ struct OutputCompiler {
             let name = try field.required("name")
             let feature = field.attribute("feature") ?? "predictedValue"
             if field.attribute("segmentId") != nil {
-                throw PMMLError("OutputField '\(name)' reads a segment's result (segmentId), which is not supported",
-                                element: "OutputField", field: name)
+                throw PMMLError(
+                    "OutputField '\(name)' reads a segment's result (segmentId), which is not supported",
+                    element: "OutputField", field: name)
             }
             var declared = try compiler.parseDataType(field, required: false)
             let computer: Expr
             var inferred: PMMLDataType = .double
             switch feature {
             case "predictedValue":
-                inferred = node.function == .regression ? .double
+                inferred =
+                    node.function == .regression
+                    ? .double
                     : (node.function == .clustering ? .string : node.targetDataType)
                 computer = { (scratch: Scratch) throws(PMMLError) -> V in scratch.results[resultIndex].value }
             case "predictedDisplayValue":
@@ -35,7 +38,8 @@ struct OutputCompiler {
                     let result = scratch.results[resultIndex]
                     if result.value.isMissing { return .missing }
                     if isClustering, result.entity >= 0, Int(result.entity) < names.count,
-                       !names[Int(result.entity)].isMissing {
+                        !names[Int(result.entity)].isMissing
+                    {
                         return names[Int(result.entity)]
                     }
                     if let display = displays[result.category] { return .string(display) }
@@ -46,8 +50,9 @@ struct OutputCompiler {
                 var fixed = -1
                 if let label = field.attribute("value") {
                     guard node.function == .classification else {
-                        throw PMMLError("OutputField '\(name)' asks for a probability of a \(node.function.rawValue) model",
-                                        element: "OutputField", field: name)
+                        throw PMMLError(
+                            "OutputField '\(name)' asks for a probability of a \(node.function.rawValue) model",
+                            element: "OutputField", field: name)
                     }
                     fixed = try context.categoryIndex(node, label)
                 }
@@ -66,19 +71,23 @@ struct OutputCompiler {
                 let rank = try field.int("rank") ?? 1
                 let rankedBase = node.rankedEntityBase, rankedCount = node.rankedEntityCount
                 if rank != 1 && (rankedBase < 0 || rank < 1 || rank > rankedCount) {
-                    throw PMMLError("OutputField '\(name)' asks for entity rank \(rank), which this model does not have",
-                                    element: "OutputField", field: name)
+                    throw PMMLError(
+                        "OutputField '\(name)' asks for entity rank \(rank), which this model does not have",
+                        element: "OutputField", field: name)
                 }
                 computer = { (scratch: Scratch) throws(PMMLError) -> V in
                     if scratch.results[resultIndex].value.isMissing { return .missing }
-                    let entity = rankedBase >= 0 ? Int(scratch.doubles[rankedBase + rank - 1])
+                    let entity =
+                        rankedBase >= 0
+                        ? Int(scratch.doubles[rankedBase + rank - 1])
                         : Int(scratch.results[resultIndex].entity)
                     return entity >= 0 && entity < ids.count ? ids[entity] : .missing
                 }
             case "affinity", "clusterAffinity", "entityAffinity":
                 guard node.affinityBase >= 0 else {
-                    throw PMMLError("OutputField '\(name)': this model has no affinities", element: "OutputField",
-                                    field: name)
+                    throw PMMLError(
+                        "OutputField '\(name)': this model has no affinities", element: "OutputField",
+                        field: name)
                 }
                 let base = node.affinityBase
                 var fixed = -1
@@ -86,8 +95,9 @@ struct OutputCompiler {
                     let value = try compiler.literal(label, .string)
                     fixed = node.entityIds.firstIndex(where: { Comparison.equalStatic($0, value, compiler) }) ?? -1
                     guard fixed >= 0 else {
-                        throw PMMLError("OutputField '\(name)' names an unknown entity '\(label)'",
-                                        element: "OutputField", field: name)
+                        throw PMMLError(
+                            "OutputField '\(name)' names an unknown entity '\(label)'",
+                            element: "OutputField", field: name)
                     }
                 }
                 computer = { [fixed] (scratch: Scratch) throws(PMMLError) -> V in
@@ -98,8 +108,9 @@ struct OutputCompiler {
             case "reasonCode":
                 inferred = .string
                 guard node.reasonBase >= 0 else {
-                    throw PMMLError("OutputField '\(name)': this model has no reason codes", element: "OutputField",
-                                    field: name)
+                    throw PMMLError(
+                        "OutputField '\(name)': this model has no reason codes", element: "OutputField",
+                        field: name)
                 }
                 let rank = try field.int("rank") ?? 1
                 guard rank >= 1 else {
@@ -112,7 +123,8 @@ struct OutputCompiler {
                     return code.isNaN ? .missing : .string(Int32(code))
                 }
             case "transformedValue", "decision":
-                guard let body = field.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) })
+                guard
+                    let body = field.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) })
                 else {
                     if let other = field.children.first(where: { $0.name != "Extension" && $0.name != "Decisions" }) {
                         throw .unsupported(other.name)
@@ -123,25 +135,29 @@ struct OutputCompiler {
                 inferred = compiled.dataType ?? .double
                 computer = compiled.expr
             default:
-                throw PMMLError("unsupported OutputField feature '\(feature)' (field '\(name)')",
-                                element: "OutputField", field: name)
+                throw PMMLError(
+                    "unsupported OutputField feature '\(feature)' (field '\(name)')",
+                    element: "OutputField", field: name)
             }
             if declared == nil { declared = inferred }
             let dataType = declared!
             let slot = compiler.newSlot(name, Casting.cast(computer, from: inferred, to: dataType))
-            let info = FieldInfo(name: name, slot: slot, dataType: dataType, optype: field.attribute("optype"),
-                                 values: [])
+            let info = FieldInfo(
+                name: name, slot: slot, dataType: dataType, optype: field.attribute("optype"),
+                values: [])
             scope.fields[name] = info
             node.outputFields.append(info)
             outputSlots.append(slot)
             // isFinalResult="false" fields are still results: JPMML-Evaluator returns them too.
             if context.isTop {
                 let optype = field.attribute("optype") ?? (dataType.isNumeric ? "continuous" : "categorical")
-                compiler.program.results.append(ResultSpec(
-                    field: PMMLField(name: name, dataType: dataType, optype: optype),
-                    read: { (scratch: Scratch) throws(PMMLError) -> V in try scratch.fetch(slot) },
-                    integer: dataType == .integer || (feature == "predictedValue" && node.targetDataType == .integer),
-                    slot: slot))
+                compiler.program.results.append(
+                    ResultSpec(
+                        field: PMMLField(name: name, dataType: dataType, optype: optype),
+                        read: { (scratch: Scratch) throws(PMMLError) -> V in try scratch.fetch(slot) },
+                        integer: dataType == .integer
+                            || (feature == "predictedValue" && node.targetDataType == .integer),
+                        slot: slot))
             }
         }
     }

@@ -215,7 +215,9 @@ public final class PMMLBenchmark {
         while start < bytes.count && bytes[start] <= 32 { start += 1 }
         bytes.removeFirst(start)
         var body = bytes
-        if let last = body.last, [UInt8(ascii: "f"), UInt8(ascii: "F"), UInt8(ascii: "d"), UInt8(ascii: "D")].contains(last) {
+        if let last = body.last,
+            [UInt8(ascii: "f"), UInt8(ascii: "F"), UInt8(ascii: "d"), UInt8(ascii: "D")].contains(last)
+        {
             body.removeLast()
         }
         var position = 0

@@ -36,7 +36,9 @@ public struct PMMLEvaluator {
     }
 
     /// Scores one row and returns the predicted target values alongside (for tests and diagnostics).
-    func scoreWithTargets(_ inputs: [PMMLValue]) throws(PMMLError) -> (results: [PMMLValue], targets: [String: PMMLValue]) {
+    func scoreWithTargets(_ inputs: [PMMLValue]) throws(PMMLError) -> (
+        results: [PMMLValue], targets: [String: PMMLValue]
+    ) {
         var copy = self
         let results = try copy.score(inputs)
         var targets: [String: PMMLValue] = [:]
@@ -65,8 +67,9 @@ public struct PMMLEvaluator {
     private func run(_ inputs: [PMMLValue]) throws(PMMLError) {
         let scratch = scratch
         guard inputs.count == scratch.inputPlans.count else {
-            throw PMMLError("expected \(scratch.inputPlans.count) input values (one per input field), "
-                            + "got \(inputs.count)")
+            throw PMMLError(
+                "expected \(scratch.inputPlans.count) input values (one per input field), "
+                    + "got \(inputs.count)")
         }
         scratch.beginRow()
         let generation = scratch.generation
@@ -179,7 +182,8 @@ public struct PMMLEvaluator {
             case .missing: return .missing
             case .string(let x): text = x
             case .int(let x): text = String(x)
-            case .double(let x): text = x == x.rounded() && Swift.abs(x) < 1e15 ? String(Int64(x)) : javaString(x, integer: false)
+            case .double(let x):
+                text = x == x.rounded() && Swift.abs(x) < 1e15 ? String(Int64(x)) : javaString(x, integer: false)
             case .float(let x): text = Double(x) == Double(x).rounded() ? String(Int64(x)) : "\(x)"
             case .bool(let x): text = x ? "true" : "false"
             }

@@ -29,8 +29,9 @@ public final class PMMLModel: Sendable {
     private func withOptypes(_ compiler: Compiler) -> PMMLModel {
         // The optype of an input comes from its DataField; the MiningField may override it.
         let fields = inputFields.map { field in
-            PMMLField(name: field.name, dataType: field.dataType,
-                      optype: compiler.dataFields[field.name]?.optype ?? "continuous")
+            PMMLField(
+                name: field.name, dataType: field.dataType,
+                optype: compiler.dataFields[field.name]?.optype ?? "continuous")
         }
         return PMMLModel(program: program, inputFields: fields)
     }

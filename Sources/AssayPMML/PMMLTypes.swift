@@ -72,8 +72,9 @@ public struct PMMLError: Error, Sendable, CustomStringConvertible {
     }
 
     static func unsupported(_ element: String, attribute: String, value: String) -> PMMLError {
-        PMMLError("unsupported value '\(value)' of attribute '\(attribute)' on PMML element '\(element)'",
-                  element: element)
+        PMMLError(
+            "unsupported value '\(value)' of attribute '\(attribute)' on PMML element '\(element)'",
+            element: element)
     }
 
     static func invalid(_ message: String, element: String? = nil, field: String? = nil) -> PMMLError {

@@ -123,7 +123,8 @@ final class PredicateProgram {
             if value.tag == .number && constant.tag == .number {
                 order = value.num < constant.num ? -1 : (value.num > constant.num ? 1 : 0)
             } else if value.tag == .string && constant.tag == .string
-                        && (node.op == .equal || node.op == .notEqual) {
+                && (node.op == .equal || node.op == .notEqual)
+            {
                 order = value.code == constant.code ? 0 : 1
             } else {
                 guard let o = Comparison.order(value, constant, scratch) else { return .unknown }

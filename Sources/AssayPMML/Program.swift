@@ -35,7 +35,8 @@ struct InputPlan {
     init(_ spec: InputSpec, treatedSlot: Int32) {
         slot = spec.slot
         self.treatedSlot = treatedSlot
-        let plain = spec.validStrings == nil && spec.validNumbers == nil && spec.invalidStrings.isEmpty
+        let plain =
+            spec.validStrings == nil && spec.validNumbers == nil && spec.invalidStrings.isEmpty
             && spec.invalidNumbers.isEmpty && spec.missingStrings.isEmpty && spec.missingNumbers.isEmpty
             && spec.intervals.isEmpty
         switch spec.dataType {

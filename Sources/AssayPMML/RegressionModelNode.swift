@@ -4,7 +4,7 @@
 // JPMML does.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct LinearTable {
@@ -107,8 +107,9 @@ final class RegressionModelNode: ModelNode {
         node.tables = tables
         node.tableCategory = tableCategory
         if node.function == .regression && node.tables.count != 1 {
-            throw PMMLError("a regression RegressionModel must have exactly one RegressionTable",
-                            element: "RegressionModel")
+            throw PMMLError(
+                "a regression RegressionModel must have exactly one RegressionTable",
+                element: "RegressionModel")
         }
         return node
     }

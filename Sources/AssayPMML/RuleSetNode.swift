@@ -20,11 +20,15 @@ final class RuleSetNode: ModelNode {
         guard node.function == .classification else {
             throw .unsupported("RuleSetModel", attribute: "functionName", value: node.function.rawValue)
         }
-        guard let ruleSet = element.child("RuleSet") else { throw PMMLError("RuleSetModel without a RuleSet", element: "RuleSetModel") }
+        guard let ruleSet = element.child("RuleSet") else {
+            throw PMMLError("RuleSetModel without a RuleSet", element: "RuleSetModel")
+        }
         var labels: [String] = []
         func collect(_ parent: XMLElement) {
             for child in parent.children {
-                if child.name == "SimpleRule", let score = child.attribute("score"), !labels.contains(score) { labels.append(score) }
+                if child.name == "SimpleRule", let score = child.attribute("score"), !labels.contains(score) {
+                    labels.append(score)
+                }
                 if child.name == "CompoundRule" { collect(child) }
             }
         }
@@ -35,9 +39,13 @@ final class RuleSetNode: ModelNode {
             throw PMMLError("RuleSet without a RuleSelectionMethod", element: "RuleSet")
         }
         let name = try method.required("criterion")
-        guard let criterion = Criterion(rawValue: name) else { throw .unsupported("RuleSelectionMethod", attribute: "criterion", value: name) }
+        guard let criterion = Criterion(rawValue: name) else {
+            throw .unsupported("RuleSelectionMethod", attribute: "criterion", value: name)
+        }
         node.criterion = criterion
-        if let score = ruleSet.attribute("defaultScore") { node.defaultCategory = try context.categoryIndex(node, score) }
+        if let score = ruleSet.attribute("defaultScore") {
+            node.defaultCategory = try context.categoryIndex(node, score)
+        }
         node.defaultConfidence = try ruleSet.double("defaultConfidence") ?? .nan
         func compileRules(_ parent: XMLElement, _ inherited: [Int32]) throws(PMMLError) {
             for child in parent.children {
@@ -102,11 +110,13 @@ final class RuleSetNode: ModelNode {
         let result = scratch.results + resultIndex
         if chosen >= 0 {
             let category = ruleCategory[chosen]
-            result.pointee = ModelResult(value: categories[category], category: Int32(category), entity: Int32(chosen),
-                                         confidence: confidence)
+            result.pointee = ModelResult(
+                value: categories[category], category: Int32(category), entity: Int32(chosen),
+                confidence: confidence)
         } else if defaultCategory >= 0 {
-            result.pointee = ModelResult(value: categories[defaultCategory], category: Int32(defaultCategory),
-                                         confidence: defaultConfidence)
+            result.pointee = ModelResult(
+                value: categories[defaultCategory], category: Int32(defaultCategory),
+                confidence: defaultConfidence)
         } else {
             setMissing(scratch)
         }

@@ -50,8 +50,11 @@ final class ScorecardNode: ModelNode {
             for attribute in characteristic.children("Attribute") {
                 var expression: Expr?
                 if let complex = attribute.child("ComplexPartialScore"),
-                   let body = complex.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) }) {
-                    expression = try ExpressionCompiler(compiler: context.compiler, scope: context.scope).compile(body).expr
+                    let body = complex.children.first(where: { ExpressionCompiler.expressionElements.contains($0.name) }
+                    )
+                {
+                    expression = try ExpressionCompiler(compiler: context.compiler, scope: context.scope).compile(body)
+                        .expr
                 }
                 let score = try attribute.double("partialScore")
                 guard score != nil || expression != nil else {
@@ -61,8 +64,10 @@ final class ScorecardNode: ModelNode {
                 if node.useReasonCodes && code == nil {
                     throw PMMLError("characteristic '\(name)' has no reasonCode", element: "Characteristic")
                 }
-                attributes.append(Attribute(predicate: try node.predicates.compile(childOf: attribute, context.scope),
-                                            score: score ?? 0, expression: expression, reason: reason(code)))
+                attributes.append(
+                    Attribute(
+                        predicate: try node.predicates.compile(childOf: attribute, context.scope),
+                        score: score ?? 0, expression: expression, reason: reason(code)))
             }
             let baseline = try characteristic.double("baselineScore") ?? modelBaseline
             if node.useReasonCodes && baseline == nil {
@@ -98,8 +103,9 @@ final class ScorecardNode: ModelNode {
                 break
             }
             if !matched {
-                throw PMMLError("no Attribute of characteristic '\(characteristicNames[index])' matches the row",
-                                element: "Characteristic")
+                throw PMMLError(
+                    "no Attribute of characteristic '\(characteristicNames[index])' matches the row",
+                    element: "Characteristic")
             }
         }
         scratch.results[resultIndex] = ModelResult(value: .number(total))

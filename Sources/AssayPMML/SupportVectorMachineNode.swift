@@ -4,7 +4,7 @@
 // as probabilities, as JPMML does) or one-against-all.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class SupportVectorMachineNode: ModelNode {
@@ -33,7 +33,9 @@ final class SupportVectorMachineNode: ModelNode {
     static func compile(_ context: ModelContext) throws(PMMLError) -> ModelNode {
         let element = context.element
         let node = SupportVectorMachineNode(element: "SupportVectorMachineModel", function: context.function)
-        guard node.function != .clustering else { throw .unsupported("SupportVectorMachineModel", attribute: "functionName", value: "clustering") }
+        guard node.function != .clustering else {
+            throw .unsupported("SupportVectorMachineModel", attribute: "functionName", value: "clustering")
+        }
         let machines = element.children("SupportVectorMachine")
         var labels: [String] = []
         for machine in machines {
@@ -43,7 +45,8 @@ final class SupportVectorMachineNode: ModelNode {
         }
         try context.setUp(node, modelLabels: labels)
         guard let dictionary = element.child("VectorDictionary"), let fields = dictionary.child("VectorFields") else {
-            throw PMMLError("SupportVectorMachineModel without VectorDictionary/VectorFields", element: "VectorDictionary")
+            throw PMMLError(
+                "SupportVectorMachineModel without VectorDictionary/VectorFields", element: "VectorDictionary")
         }
         for field in fields.children where field.name != "Extension" {
             switch field.name {
@@ -65,20 +68,23 @@ final class SupportVectorMachineNode: ModelNode {
                 let indices = sparse.child("Indices").map { ArrayParser.numbersLoose($0) } ?? []
                 let entries = sparse.child("REAL-Entries").map { ArrayParser.numbersLoose($0) } ?? []
                 guard indices.count == entries.count else {
-                    throw PMMLError("REAL-SparseArray has \(indices.count) indices but \(entries.count) entries",
-                                    element: "REAL-SparseArray")
+                    throw PMMLError(
+                        "REAL-SparseArray has \(indices.count) indices but \(entries.count) entries",
+                        element: "REAL-SparseArray")
                 }
                 for (index, entry) in zip(indices, entries) {
                     let position = Int(index) - 1
                     guard position >= 0 && position < node.dimension else {
-                        throw PMMLError("REAL-SparseArray index \(Int(index)) is out of range", element: "REAL-SparseArray")
+                        throw PMMLError(
+                            "REAL-SparseArray index \(Int(index)) is out of range", element: "REAL-SparseArray")
                     }
                     values[position] = entry
                 }
             } else if let array = instance.child("Array") {
                 let dense = try ArrayParser.numbers(array)
                 guard dense.count == node.dimension else {
-                    throw PMMLError("VectorInstance has \(dense.count) values for \(node.dimension) fields", element: "Array")
+                    throw PMMLError(
+                        "VectorInstance has \(dense.count) values for \(node.dimension) fields", element: "Array")
                 }
                 values = dense
             } else {
@@ -91,8 +97,9 @@ final class SupportVectorMachineNode: ModelNode {
         if element.child("LinearKernelType") != nil {
             node.kernel = .linear
         } else if let k = element.child("PolynomialKernelType") {
-            node.kernel = .polynomial(gamma: try k.double("gamma", default: 1), coef0: try k.double("coef0", default: 1),
-                                      degree: try k.double("degree", default: 1))
+            node.kernel = .polynomial(
+                gamma: try k.double("gamma", default: 1), coef0: try k.double("coef0", default: 1),
+                degree: try k.double("degree", default: 1))
         } else if let k = element.child("RadialBasisKernelType") {
             node.kernel = .radialBasis(gamma: try k.double("gamma", default: 1))
         } else if let k = element.child("SigmoidKernelType") {
@@ -113,9 +120,10 @@ final class SupportVectorMachineNode: ModelNode {
                 throw PMMLError("SupportVectorMachine without Coefficients", element: "SupportVectorMachine")
             }
             node.machineBias.append(try coefficients.double("absoluteValue", default: 0))
-            node.machineCoefficients.append(try coefficients.children("Coefficient").map { (c) throws(PMMLError) -> Double in
-                try c.double("value", default: 0)
-            })
+            node.machineCoefficients.append(
+                try coefficients.children("Coefficient").map { (c) throws(PMMLError) -> Double in
+                    try c.double("value", default: 0)
+                })
             var ids: [Int] = []
             for vector in machine.child("SupportVectors")?.children("SupportVector") ?? [] {
                 let id = try vector.required("vectorId")
@@ -126,8 +134,9 @@ final class SupportVectorMachineNode: ModelNode {
             }
             let expected = node.usesCoefficients ? node.dimension : ids.count
             guard node.machineCoefficients.last!.count == expected else {
-                throw PMMLError("SupportVectorMachine has \(node.machineCoefficients.last!.count) coefficients for "
-                                + "\(expected) vectors", element: "SupportVectorMachine")
+                throw PMMLError(
+                    "SupportVectorMachine has \(node.machineCoefficients.last!.count) coefficients for "
+                        + "\(expected) vectors", element: "SupportVectorMachine")
             }
             node.machineVectors.append(ids)
             node.machineThreshold.append(try machine.double("threshold") ?? threshold)
@@ -137,15 +146,17 @@ final class SupportVectorMachineNode: ModelNode {
                     node.machineAlternate.append(try context.categoryIndex(node, alternate))
                 } else {
                     guard !node.oneAgainstOne || node.categories.count != 2 else {
-                        throw PMMLError("a binary SupportVectorMachine lacks alternateTargetCategory",
-                                        element: "SupportVectorMachine")
+                        throw PMMLError(
+                            "a binary SupportVectorMachine lacks alternateTargetCategory",
+                            element: "SupportVectorMachine")
                     }
                     node.machineAlternate.append(-1)
                 }
             }
         }
         guard !machines.isEmpty else {
-            throw PMMLError("SupportVectorMachineModel without a SupportVectorMachine", element: "SupportVectorMachineModel")
+            throw PMMLError(
+                "SupportVectorMachineModel without a SupportVectorMachine", element: "SupportVectorMachineModel")
         }
         node.scratchBase = context.compiler.allocateDoubles(node.dimension + node.vectorCount)
         return node
@@ -157,7 +168,9 @@ final class SupportVectorMachineNode: ModelNode {
             let value = try scratch.fetch(fieldSlots[index])
             if value.isMissing { return setMissing(scratch) }
             if let category = fieldCategories[index] {
-                x[index] = (value.tag == category.tag ? value.same(category) : Comparison.equal(value, category, scratch)) ? 1 : 0
+                x[index] =
+                    (value.tag == category.tag ? value.same(category) : Comparison.equal(value, category, scratch))
+                    ? 1 : 0
             } else {
                 guard let number = value.tag == .number ? value.num : scratch.number(of: value) else {
                     return setMissing(scratch)

@@ -39,8 +39,9 @@ final class TreeEnsemble {
         var trees: [TreeModelNode] = []
         for (index, child) in model.children.enumerated() {
             guard let tree = child as? TreeModelNode, tree.targets == nil, tree.outputSlots.isEmpty,
-                  tree.function == model.function,
-                  model.predicates.flatTest(model.segmentPredicates[index]).test == .alwaysTrue else { return nil }
+                tree.function == model.function,
+                model.predicates.flatTest(model.segmentPredicates[index]).test == .alwaysTrue
+            else { return nil }
             trees.append(tree)
         }
         let k = model.categories.count
@@ -94,12 +95,15 @@ final class TreeEnsemble {
                     features.append(node.slot)
                 }
             }
-            denseNodes.append(DenseNode(threshold: node.threshold, firstChild: node.firstChild,
-                                        feature: UInt16(feature), test: node.test, childCount: UInt8(node.childCount)))
+            denseNodes.append(
+                DenseNode(
+                    threshold: node.threshold, firstChild: node.firstChild,
+                    feature: UInt16(feature), test: node.test, childCount: UInt8(node.childCount)))
         }
         // Scikit-learn's trees only test `x <= threshold` (and True): then True becomes a test of a row
         // cell that always holds -infinity, and the walk needs no dispatch on the operator.
-        let lessOrEqualOnly = !denseNodes.isEmpty
+        let lessOrEqualOnly =
+            !denseNodes.isEmpty
             && denseNodes.allSatisfy { $0.test == .lessOrEqual || $0.test == .alwaysTrue }
         if lessOrEqualOnly {
             for index in denseNodes.indices where denseNodes[index].test == .alwaysTrue {
@@ -108,8 +112,12 @@ final class TreeEnsemble {
                 denseNodes[index].threshold = 0
             }
         }
-        dense = denseNodes.isEmpty ? nil : DenseNodes(denseNodes, lessOrEqualOnly: lessOrEqualOnly,
-                                                      alwaysPasses: lessOrEqualOnly ? UInt16(features.count) : nil)
+        dense =
+            denseNodes.isEmpty
+            ? nil
+            : DenseNodes(
+                denseNodes, lessOrEqualOnly: lessOrEqualOnly,
+                alwaysPasses: lessOrEqualOnly ? UInt16(features.count) : nil)
         self.features = denseNodes.isEmpty ? [] : features
         // One more cell than there are fields: the constant -infinity that True tests.
         rowBase = denseNodes.isEmpty ? -1 : compiler.allocateDoubles(features.count + 1)

@@ -33,7 +33,9 @@ final class TreeModelNode: ModelNode {
         guard node.function != .clustering else {
             throw PMMLError("a TreeModel cannot do clustering", element: "TreeModel")
         }
-        guard let root = element.child("Node") else { throw PMMLError("TreeModel without a Node", element: "TreeModel") }
+        guard let root = element.child("Node") else {
+            throw PMMLError("TreeModel without a Node", element: "TreeModel")
+        }
         var labels: [String] = []
         if context.function == .classification && (context.targetField?.validValues ?? []).isEmpty {
             collectLabels(root, &labels)
@@ -62,9 +64,11 @@ final class TreeModelNode: ModelNode {
         flat.reserveCapacity(predicate.count)
         for index in predicate.indices {
             let (test, slot, threshold) = predicates.flatTest(predicate[index])
-            flat.append(FlatNode(threshold: threshold, slot: slot, test: test,
-                                 firstChild: firstChild[index] < 0 ? -1 : firstChild[index] + Int32(offset),
-                                 childCount: childCount[index]))
+            flat.append(
+                FlatNode(
+                    threshold: threshold, slot: slot, test: test,
+                    firstChild: firstChild[index] < 0 ? -1 : firstChild[index] + Int32(offset),
+                    childCount: childCount[index]))
         }
         return flat
     }
@@ -160,8 +164,9 @@ final class TreeModelNode: ModelNode {
             if let defaultId, child.attribute("id") == defaultId { defaultChild[index] = Int32(first + offset) }
         }
         if strategy == .defaultChild && defaultId != nil && defaultChild[index] < 0 {
-            throw PMMLError("Node '\(element.attribute("id") ?? "?")' names defaultChild '\(defaultId!)' "
-                            + "which is not one of its children", element: "Node")
+            throw PMMLError(
+                "Node '\(element.attribute("id") ?? "?")' names defaultChild '\(defaultId!)' "
+                    + "which is not one of its children", element: "Node")
         }
         for (offset, child) in children.enumerated() { try fill(first + offset, child, context) }
     }

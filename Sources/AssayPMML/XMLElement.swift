@@ -43,8 +43,9 @@ final class XMLElement {
     func double(_ key: String) throws(PMMLError) -> Double? {
         guard let raw = attribute(key) else { return nil }
         guard let value = parseDouble(raw) else {
-            throw PMMLError("attribute '\(key)' of element '\(name)' (line \(line)) is not a number: '\(raw)'",
-                            element: name)
+            throw PMMLError(
+                "attribute '\(key)' of element '\(name)' (line \(line)) is not a number: '\(raw)'",
+                element: name)
         }
         return value
     }
@@ -63,8 +64,9 @@ final class XMLElement {
     func int(_ key: String) throws(PMMLError) -> Int? {
         guard let raw = attribute(key) else { return nil }
         guard let value = Int(raw.trimmingSpaces()) else {
-            throw PMMLError("attribute '\(key)' of element '\(name)' (line \(line)) is not an integer: '\(raw)'",
-                            element: name)
+            throw PMMLError(
+                "attribute '\(key)' of element '\(name)' (line \(line)) is not an integer: '\(raw)'",
+                element: name)
         }
         return value
     }
@@ -84,7 +86,7 @@ func parseDouble(_ raw: String) -> Double? {
     for unit in text.utf8 {
         switch unit {
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "+"),
-             UInt8(ascii: "e"), UInt8(ascii: "E"):
+            UInt8(ascii: "e"), UInt8(ascii: "E"):
             continue
         default:
             return nil

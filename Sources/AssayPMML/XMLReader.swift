@@ -238,7 +238,8 @@ struct XMLReader {
                 try entity(into: &text)
             } else {
                 if byte == UInt8(ascii: ">") && position >= 2 && bytes[position - 1] == UInt8(ascii: "]")
-                    && bytes[position - 2] == UInt8(ascii: "]") {
+                    && bytes[position - 2] == UInt8(ascii: "]")
+                {
                     throw fail("']]>' in character data")
                 }
                 if byte < 0x20 && !isXMLSpace(byte) { throw fail("control character \(byte) in character data") }
@@ -271,7 +272,8 @@ struct XMLReader {
                 throw fail("unknown entity '&\(body);' (only the five XML entities are defined)")
             }
             guard let code, let scalar = Unicode.Scalar(code), code != 0,
-                  code >= 0x20 || code == 0x9 || code == 0xA || code == 0xD else {
+                code >= 0x20 || code == 0x9 || code == 0xA || code == 0xD
+            else {
                 throw fail("invalid character reference '&\(body);'")
             }
             out.append(contentsOf: Array(String(Character(scalar)).utf8))

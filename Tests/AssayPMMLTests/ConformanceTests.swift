@@ -4,6 +4,7 @@
 
 import Foundation
 import Testing
+
 @testable import AssayPMML
 
 /// Elements deliberately outside the runtime's coverage; refusing them is the expected outcome.
@@ -71,13 +72,15 @@ func conformanceModel(_ testCase: ConformanceCase) throws {
     let input = try CSVTable(base.appendingPathComponent("csv/\(inputName).csv"))
     let expected = try CSVTable(base.appendingPathComponent("csv/\(testCase.model).csv"))
     let loose = rNnetExpectations.contains(testCase.description)
-    let failures = Matching.compare(model: model, input: input, expected: expected, tolerance: loose ? 1e-6 : 1e-9,
-                                    absolute: loose ? 1e-6 : 0)
+    let failures = Matching.compare(
+        model: model, input: input, expected: expected, tolerance: loose ? 1e-6 : 1e-9,
+        absolute: loose ? 1e-6 : 0)
     #expect(failures.isEmpty, Comment(rawValue: "\(testCase):\n" + failures.joined(separator: "\n")))
 }
 
-@Test("DMG example loads or is refused naming an unsupported element",
-      arguments: Fixtures.files(Fixtures.conformance.appendingPathComponent("dmg-examples"), suffix: ".xml"))
+@Test(
+    "DMG example loads or is refused naming an unsupported element",
+    arguments: Fixtures.files(Fixtures.conformance.appendingPathComponent("dmg-examples"), suffix: ".xml"))
 func dmgExample(_ file: String) throws {
     let document = try Fixtures.bytes(Fixtures.conformance.appendingPathComponent("dmg-examples/\(file)"))
     do {
@@ -85,8 +88,9 @@ func dmgExample(_ file: String) throws {
         _ = model.makeEvaluator()
     } catch {
         let element = try #require(error.element, "\(file): refused without naming an element: \(error)")
-        #expect(unsupportedElements.contains(element) || dmgRefusalsAllowed[file] == element,
-                "\(file): refused with \(error)")
+        #expect(
+            unsupportedElements.contains(element) || dmgRefusalsAllowed[file] == element,
+            "\(file): refused with \(error)")
     }
 }
 

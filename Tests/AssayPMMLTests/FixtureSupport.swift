@@ -2,10 +2,12 @@
 // CSV dialect the fixtures use, and comparing a scored row with JPMML's expected one.
 
 import Foundation
+
 @testable import AssayPMML
 
 enum Fixtures {
-    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures")
     static var conformance: URL { root.appendingPathComponent("conformance") }
 
     static func files(_ directory: URL, suffix: String) -> [String] {
@@ -82,8 +84,10 @@ enum Matching {
     }
 
     /// Nil when the cell matches, else a description of the difference.
-    static func mismatch(expected: String, actual: PMMLValue, tolerance: Double = 1e-9,
-                         absolute: Double = 0) -> String? {
+    static func mismatch(
+        expected: String, actual: PMMLValue, tolerance: Double = 1e-9,
+        absolute: Double = 0
+    ) -> String? {
         let missingExpected = isMissing(expected)
         guard let actualText = text(actual) else {
             return missingExpected ? nil : "expected '\(expected)', got missing"
@@ -92,7 +96,9 @@ enum Matching {
         if let e = Double(expected), let a = Double(actualText) {
             if e == a { return nil }
             let difference = abs(e - a)
-            if difference <= absolute || difference <= tolerance * max(abs(e), abs(a)) || difference < 1e-15 { return nil }
+            if difference <= absolute || difference <= tolerance * max(abs(e), abs(a)) || difference < 1e-15 {
+                return nil
+            }
             // Some Rattle expectations were printed by R, whose nnet clamps logistic outputs beyond |15| to
             // exactly 0 or 1; PMML (and this runtime) keeps the tiny remainder. Accept that below 1e-10.
             if (e == 0 || e == 1) && difference < 1e-10 { return nil }
@@ -105,8 +111,10 @@ enum Matching {
     }
 
     /// Scores every input row with `model` and compares with the expected table. Returns failures.
-    static func compare(model: PMMLModel, input: CSVTable, expected: CSVTable, tolerance: Double = 1e-9,
-                        absolute: Double = 0, limit: Int = 10) -> [String] {
+    static func compare(
+        model: PMMLModel, input: CSVTable, expected: CSVTable, tolerance: Double = 1e-9,
+        absolute: Double = 0, limit: Int = 10
+    ) -> [String] {
         var failures: [String] = []
         var evaluator = model.makeEvaluator()
         let columns = model.inputFields.map { input.column($0.name) }
@@ -140,8 +148,10 @@ enum Matching {
                     failures.append("column '\(name)' is not produced (results: \(resultNames))")
                     return failures
                 }
-                if let problem = mismatch(expected: cell, actual: actual, tolerance: tolerance,
-                                              absolute: absolute) {
+                if let problem = mismatch(
+                    expected: cell, actual: actual, tolerance: tolerance,
+                    absolute: absolute)
+                {
                     failures.append("row \(rowIndex + 1), column '\(name)': \(problem)")
                     if failures.count >= limit { return failures }
                 }

@@ -2,10 +2,13 @@
 // declared as float being computed in 32 bits.
 
 import Testing
+
 @testable import AssayPMML
 
-private func regression(_ miningField: String, dataField: String = "<DataField name=\"x\" optype=\"continuous\" dataType=\"double\"/>",
-                        expression: String = "<FieldRef field=\"x\"/>") throws -> PMMLModel {
+private func regression(
+    _ miningField: String, dataField: String = "<DataField name=\"x\" optype=\"continuous\" dataType=\"double\"/>",
+    expression: String = "<FieldRef field=\"x\"/>"
+) throws -> PMMLModel {
     let text = """
         <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
           <DataDictionary>\(dataField)<DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
@@ -41,8 +44,11 @@ func missingTreatments() throws {
     } catch {
         #expect(error.field == "x")
     }
-    let declared = try regression("<MiningField name=\"x\" missingValueReplacement=\"0\"/>",
-        dataField: "<DataField name=\"x\" optype=\"continuous\" dataType=\"double\"><Value value=\"-999\" property=\"missing\"/></DataField>")
+    let declared = try regression(
+        "<MiningField name=\"x\" missingValueReplacement=\"0\"/>",
+        dataField:
+            "<DataField name=\"x\" optype=\"continuous\" dataType=\"double\"><Value value=\"-999\" property=\"missing\"/></DataField>"
+    )
     #expect(try score(declared, .double(-999)) == .double(1))
 }
 
@@ -60,34 +66,41 @@ func invalidTreatments() throws {
         #expect(error.field == "x")
     }
     #expect(throws: PMMLError.self) { _ = try score(strict, .string("abc")) }
-    let asMissing = try regression("<MiningField name=\"x\" invalidValueTreatment=\"asMissing\" missingValueReplacement=\"2\"/>",
-                                   dataField: dataField)
+    let asMissing = try regression(
+        "<MiningField name=\"x\" invalidValueTreatment=\"asMissing\" missingValueReplacement=\"2\"/>",
+        dataField: dataField)
     #expect(try score(asMissing, .double(50)) == .double(5))
     let asIs = try regression("<MiningField name=\"x\" invalidValueTreatment=\"asIs\"/>", dataField: dataField)
     #expect(try score(asIs, .double(50)) == .double(101))
-    let asValue = try regression("<MiningField name=\"x\" invalidValueTreatment=\"asValue\" invalidValueReplacement=\"1\"/>",
-                                 dataField: dataField)
+    let asValue = try regression(
+        "<MiningField name=\"x\" invalidValueTreatment=\"asValue\" invalidValueReplacement=\"1\"/>",
+        dataField: dataField)
     #expect(try score(asValue, .double(50)) == .double(3))
 }
 
 @Test("outliers: asMissingValues and asExtremeValues")
 func outliers() throws {
-    let extreme = try regression("<MiningField name=\"x\" outliers=\"asExtremeValues\" lowValue=\"0\" highValue=\"10\"/>")
+    let extreme = try regression(
+        "<MiningField name=\"x\" outliers=\"asExtremeValues\" lowValue=\"0\" highValue=\"10\"/>")
     #expect(try score(extreme, .double(50)) == .double(21))
     #expect(try score(extreme, .double(-5)) == .double(1))
-    let missing = try regression("<MiningField name=\"x\" outliers=\"asMissingValues\" lowValue=\"0\" highValue=\"10\"/>")
+    let missing = try regression(
+        "<MiningField name=\"x\" outliers=\"asMissingValues\" lowValue=\"0\" highValue=\"10\"/>")
     #expect(try score(missing, .double(50)) == .missing)
 }
 
 @Test("lenient input conversion for integer and boolean fields")
 func lenientInputs() throws {
-    let integer = try regression("<MiningField name=\"x\"/>",
-                                 dataField: "<DataField name=\"x\" optype=\"continuous\" dataType=\"integer\"/>")
+    let integer = try regression(
+        "<MiningField name=\"x\"/>",
+        dataField: "<DataField name=\"x\" optype=\"continuous\" dataType=\"integer\"/>")
     #expect(try score(integer, .double(1.0)) == .double(3))
     #expect(try score(integer, .string("4")) == .double(9))
-    let boolean = try regression("<MiningField name=\"x\"/>",
-                                 dataField: "<DataField name=\"x\" optype=\"categorical\" dataType=\"boolean\"/>",
-                                 expression: "<Apply function=\"if\"><FieldRef field=\"x\"/><Constant>10</Constant><Constant>20</Constant></Apply>")
+    let boolean = try regression(
+        "<MiningField name=\"x\"/>",
+        dataField: "<DataField name=\"x\" optype=\"categorical\" dataType=\"boolean\"/>",
+        expression:
+            "<Apply function=\"if\"><FieldRef field=\"x\"/><Constant>10</Constant><Constant>20</Constant></Apply>")
     #expect(try score(boolean, .string("true")) == .double(21))
     #expect(try score(boolean, .int(0)) == .double(41))
     #expect(try score(boolean, .bool(true)) == .double(21))
@@ -95,9 +108,10 @@ func lenientInputs() throws {
 
 @Test("float fields are computed in 32 bits")
 func floatFields() throws {
-    let model = try regression("<MiningField name=\"x\"/>",
-                               dataField: "<DataField name=\"x\" optype=\"continuous\" dataType=\"float\"/>",
-                               expression: "<Apply function=\"+\"><FieldRef field=\"x\"/><FieldRef field=\"x\"/></Apply>")
+    let model = try regression(
+        "<MiningField name=\"x\"/>",
+        dataField: "<DataField name=\"x\" optype=\"continuous\" dataType=\"float\"/>",
+        expression: "<Apply function=\"+\"><FieldRef field=\"x\"/><FieldRef field=\"x\"/></Apply>")
     // 0.1 as a float is 0.100000001490116...; doubled in float and then used by the double regression.
     let expected = 1 + 2 * Double(Float(0.1) + Float(0.1))
     #expect(try score(model, .double(0.1)) == .double(expected))

@@ -3,10 +3,13 @@
 // (with its missing value strategies) gives them.
 
 import Testing
+
 @testable import AssayPMML
 
-private func ensemble(function: String, method: String, fields: String, target: String, output: String,
-                      trees: String) throws -> PMMLModel {
+private func ensemble(
+    function: String, method: String, fields: String, target: String, output: String,
+    trees: String
+) throws -> PMMLModel {
     let text = """
         <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
           <DataDictionary>
@@ -51,10 +54,11 @@ private func boosted() throws -> PMMLModel {
           </Node>
         </TreeModel>
         """
-    return try ensemble(function: "regression", method: "sum",
-                        fields: "<DataField name=\"y\" optype=\"continuous\" dataType=\"double\"/>", target: "y",
-                        output: "<OutputField name=\"out\" feature=\"predictedValue\" dataType=\"double\"/>",
-                        trees: segment(1, first) + segment(2, second))
+    return try ensemble(
+        function: "regression", method: "sum",
+        fields: "<DataField name=\"y\" optype=\"continuous\" dataType=\"double\"/>", target: "y",
+        output: "<OutputField name=\"out\" feature=\"predictedValue\" dataType=\"double\"/>",
+        trees: segment(1, first) + segment(2, second))
 }
 
 /// Average of two classification trees; the second follows its default child past a missing value.
@@ -88,8 +92,9 @@ private func forest() throws -> PMMLModel {
         <OutputField name="p(no)" feature="probability" value="no" dataType="double"/>
         <OutputField name="p(yes)" feature="probability" value="yes" dataType="double"/>
         """
-    return try ensemble(function: "classification", method: "average", fields: field, target: "y", output: output,
-                        trees: segment(1, first) + segment(2, second))
+    return try ensemble(
+        function: "classification", method: "average", fields: field, target: "y", output: output,
+        trees: segment(1, first) + segment(2, second))
 }
 
 private func number(_ value: PMMLValue) -> Double? {

@@ -2,6 +2,7 @@
 // a hang or unbounded memory.
 
 import Testing
+
 @testable import AssayPMML
 
 private func parse(_ text: String) throws(PMMLError) -> XMLElement {
@@ -10,7 +11,8 @@ private func parse(_ text: String) throws(PMMLError) -> XMLElement {
 
 @Test("well-formed XML with entities, CDATA, comments and prefixes")
 func wellFormed() throws {
-    let root = try parse("""
+    let root = try parse(
+        """
         <?xml version="1.0" encoding="UTF-8"?>
         <!-- comment --><p:PMML xmlns:p="urn:x" version='4.4'><a b="x &amp; &#65;&#x42; &lt;"/>\
         <t><![CDATA[<raw>&amp;]]> tail</t><?pi ignored?></p:PMML>
@@ -21,11 +23,13 @@ func wellFormed() throws {
     #expect(root.children[1].text == "<raw>&amp; tail")
 }
 
-@Test("malformed XML is refused with an error", arguments: [
-    "", "   ", "<a>", "<a></b>", "</a>", "<a><b></a></b>", "<a b=c/>", "<a b=\"1\" b=\"2\"/>", "<a>&bogus;</a>",
-    "<a>&#0;</a>", "<a>&#xFFFFFFFF;</a>", "<a>&amp</a>", "<a/><b/>", "text<a/>", "<a b=\"<\"/>", "<a><!-- open</a>",
-    "<a><![CDATA[ open</a>", "<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>", "<1a/>", "<a\u{1}/>", "<a>]]></a>",
-])
+@Test(
+    "malformed XML is refused with an error",
+    arguments: [
+        "", "   ", "<a>", "<a></b>", "</a>", "<a><b></a></b>", "<a b=c/>", "<a b=\"1\" b=\"2\"/>", "<a>&bogus;</a>",
+        "<a>&#0;</a>", "<a>&#xFFFFFFFF;</a>", "<a>&amp</a>", "<a/><b/>", "text<a/>", "<a b=\"<\"/>", "<a><!-- open</a>",
+        "<a><![CDATA[ open</a>", "<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>", "<1a/>", "<a\u{1}/>", "<a>]]></a>",
+    ])
 func malformed(_ text: String) {
     #expect(throws: PMMLError.self) { _ = try parse(text) }
 }
@@ -48,7 +52,9 @@ func hugeAttribute() throws {
 func garbage() {
     var generator = SystemRandomNumberGenerator()
     for _ in 0..<50 {
-        let bytes = (0..<Int.random(in: 1...2000, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let bytes = (0..<Int.random(in: 1...2000, using: &generator)).map { _ in
+            UInt8.random(in: 0...255, using: &generator)
+        }
         #expect(throws: PMMLError.self) { _ = try XMLReader.parse(bytes) }
     }
     #expect(throws: PMMLError.self) { _ = try XMLReader.parse([0x3C, 0x61, 0xFF, 0x2F, 0x3E]) }
