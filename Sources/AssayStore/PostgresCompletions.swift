@@ -50,24 +50,28 @@ final class PostgresCompletions: Sendable {
         let outcomes: [Result<JobRecord, AssayError>]
         do {
             outcomes = try await store.write { [self] context in
-                let waiting =
-                    taken.value
-                    ?? pending.withLock { state in
-                        defer {
-                            state.waiting = []
-                            state.flushQueued = false
-                        }
-                        return state.waiting
-                    }
+                let waiting = taken.value ?? takeWaiting()
                 taken.value = waiting
                 return try Self.apply(waiting.map(\.completion), context)
             }
         } catch {
-            let waiting = taken.value ?? []
-            for item in waiting { item.continuation.resume(throwing: error) }
+            // The operation may have failed without running (the store closed or unreachable):
+            // then the completions it was to take are still waiting, and fail with it.
+            for item in taken.value ?? takeWaiting() { item.continuation.resume(throwing: error) }
             return
         }
         for (item, outcome) in zip(taken.value ?? [], outcomes) { item.continuation.resume(with: outcome) }
+    }
+
+    /// Takes every waiting completion; the next one to arrive queues a new flush.
+    private func takeWaiting() -> [Waiting] {
+        pending.withLock { state in
+            defer {
+                state.waiting = []
+                state.flushQueued = false
+            }
+            return state.waiting
+        }
     }
 
     /// One UPDATE for all of `completions`, then one look at each job it left alone.

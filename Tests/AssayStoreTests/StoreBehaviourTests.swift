@@ -136,6 +136,23 @@ import Testing
         }
     }
 
+    @Test(.timeLimit(.minutes(1))) func reportsToAClosedStoreFailAtOnce() async throws {
+        try await forEachStore { f in
+            let s = f.store
+            try await makeProvider(s)
+            _ = try await s.submit([newJob("a"), newJob("b")])
+            let claimed = try await s.claim(
+                provider: "p", clientId: "c", models: ["m"], max: 2, leaseSeconds: 30, now: t0)
+            await s.close()
+
+            for job in claimed {
+                await expectError("STORE_UNAVAILABLE", "\(f.name) complete") {
+                    _ = try await s.complete(provider: "p", jobId: job.job.id, token: job.token, results: [], now: t0)
+                }
+            }
+        }
+    }
+
     @Test func submitValidatesAndRecordsFinishedJobs() async throws {
         try await forEachStore { f in
             let s = f.store
