@@ -35,6 +35,11 @@ public final class PMMLModelRuntime: ModelRuntime {
         let model: PMMLModel
         if let cached = compiled.withLock({ $0[key] }), Self.sameBytes(cached.file, file) {
             model = cached.model
+            // The same bytes read again into another buffer: keep that buffer, so that the next
+            // check is a pointer comparison rather than a memcmp of the whole file.
+            if !Self.sameBuffer(cached.file, file) {
+                compiled.withLock { $0[key] = Compiled(file: file, model: model) }
+            }
         } else {
             model = try load(file)
             compiled.withLock { $0[key] = Compiled(file: file, model: model) }
@@ -69,12 +74,13 @@ public final class PMMLModelRuntime: ModelRuntime {
     /// files), or equal contents compared with memcmp.
     static func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
-        guard !a.isEmpty else { return true }
-        return a.withUnsafeBytes { x in
-            b.withUnsafeBytes { y in
-                x.baseAddress == y.baseAddress || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
-            }
+        guard !a.isEmpty, !sameBuffer(a, b) else { return true }
+        return a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
         }
+    }
+
+    static func sameBuffer(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.baseAddress == y.baseAddress && x.count == y.count } }
     }
 
     private func describeShape(_ model: PMMLModel) throws -> DataShape {
