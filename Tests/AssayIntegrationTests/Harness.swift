@@ -1,6 +1,7 @@
 import AssayHTTP
 import AssayInfotable
 import Foundation
+import Synchronization
 
 /// Test fixtures that run the real thing: `assay serve` and `assay agent` processes from this
 /// build, talked to over HTTP on loopback.
@@ -120,6 +121,7 @@ final class ServerProcess: @unchecked Sendable {
         process.standardError = logHandle
         try process.run()
         self.process = process
+        ChildProcesses.started(process.processIdentifier)
         // The server prints "listening on http://host:port" once it accepts connections.
         var buffer = Data()
         let deadline = Date().addingTimeInterval(30)
@@ -156,6 +158,7 @@ final class ServerProcess: @unchecked Sendable {
         guard let process else { return }
         Foundation.kill(process.processIdentifier, signal)
         process.waitUntilExit()
+        ChildProcesses.ended(process.processIdentifier)
         self.process = nil
     }
 
@@ -167,6 +170,27 @@ final class ServerProcess: @unchecked Sendable {
 
     deinit {
         if let process, process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// The servers and agents the tests started and have not stopped. Servers shared by a suite live
+/// in statics, whose deinit never runs, so whatever is still running when the test process exits
+/// is killed then rather than left behind.
+enum ChildProcesses {
+    private static let running = Mutex<Set<Int32>>([])
+    private static let exitHook: Void = { atexit { ChildProcesses.killAll() } }()
+
+    static func started(_ pid: Int32) {
+        _ = exitHook
+        running.withLock { _ = $0.insert(pid) }
+    }
+
+    static func ended(_ pid: Int32) {
+        running.withLock { _ = $0.remove(pid) }
+    }
+
+    private static func killAll() {
+        for pid in running.withLock({ $0 }) { Foundation.kill(pid, SIGKILL) }
     }
 }
 
@@ -196,6 +220,7 @@ final class AgentProcess: @unchecked Sendable {
         process.standardError = FileHandle(forWritingAtPath: log)
         process.standardOutput = FileHandle(forWritingAtPath: log)
         try process.run()
+        ChildProcesses.started(process.processIdentifier)
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -209,6 +234,7 @@ final class AgentProcess: @unchecked Sendable {
         guard process.isRunning else { return }
         Foundation.kill(process.processIdentifier, signal)
         AgentProcess.waitForExit(process.processIdentifier)
+        ChildProcesses.ended(process.processIdentifier)
     }
 
     /// Blocks until `pid` has exited; WNOWAIT leaves reaping it to Foundation.
