@@ -67,7 +67,10 @@ final class ServiceClient {
         guard response.status < 400 else {
             let error = (try? JSON.parse(response.body))?["error"]
             let code = error?["code"]?.stringValue ?? "HTTP_\(response.status)"
-            let message = error?["message"]?.stringValue ?? String(decoding: response.body.prefix(300), as: UTF8.self)
+            var message = error?["message"]?.stringValue ?? String(decoding: response.body.prefix(300), as: UTF8.self)
+            if response.status == 401 && key == nil {
+                message += " No key was found: pass --key, set ASSAY_KEY, or run where ./assay-data/admin.key is."
+            }
             throw CLIError("\(code): \(message)", exitCode: 1)
         }
         return response

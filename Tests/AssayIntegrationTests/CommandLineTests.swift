@@ -28,6 +28,27 @@ import Testing
             stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    @Test func aCommandWithoutAKeySaysWhereKeysComeFrom() throws {
+        let server = try ServerProcess()
+        defer { server.kill(SIGTERM) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.assay)
+        process.arguments = ["jobs", "--url", server.url]
+        // A folder with no assay-data/admin.key, and no ASSAY_KEY.
+        process.currentDirectoryURL = URL(fileURLWithPath: temporaryDirectory("no-key"))
+        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "ASSAY_KEY" }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+
+        #expect(process.terminationStatus == 1)
+        #expect(stderr.hasPrefix("assay: UNAUTHORIZED: "))
+        #expect(stderr.contains("--key") && stderr.contains("ASSAY_KEY") && stderr.contains("admin.key"), "\(stderr)")
+    }
+
     @Test func clientCommandsPrintTablesJSONAndClearErrors() throws {
         let server = try ServerProcess()
         defer { server.kill(SIGTERM) }
