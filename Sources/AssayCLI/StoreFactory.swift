@@ -8,8 +8,3 @@ func openPostgres(_ url: String, leaseSeconds: Double) throws -> any JobStore {
         throw CLIError("cannot open the PostgreSQL store: \(error)", exitCode: 1)
     }
 }
-
-/// The same with the default lease, until every caller passes its own.
-func openPostgres(_ url: String) throws -> any JobStore {
-    try openPostgres(url, leaseSeconds: 15)
-}

@@ -49,21 +49,6 @@ public struct PMMLEvaluator {
         return (results, targets)
     }
 
-    /// Scores a row and folds the numeric results into a checksum without building result values.
-    mutating func scoreChecksum(_ inputs: [PMMLValue]) throws(PMMLError) -> Double {
-        try run(inputs)
-        var sum = 0.0
-        for spec in scratch.resultSpecs {
-            let value = spec.slot >= 0 ? try scratch.fetch(spec.slot) : try spec.read(scratch)
-            switch value.tag {
-            case .number, .bool: if value.num.isFinite { sum += value.num }
-            case .string: sum += Double(value.code)
-            case .missing: break
-            }
-        }
-        return sum
-    }
-
     private func run(_ inputs: [PMMLValue]) throws(PMMLError) {
         let scratch = scratch
         guard inputs.count == scratch.inputPlans.count else {
